@@ -1,0 +1,3 @@
+from toefl_access.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""The ``toefl-access`` command: a thin click skin over the library.
+
+Every command turns a :class:`~toefl_access.errors.ToeflAccessError` into one sentence on
+stderr and the error's exit code; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .. import __version__
+from ..errors import ToeflAccessError
+from ..output import write_csv, write_json, write_jsonl, write_text
+
+err_console = Console(stderr=True, highlight=False)
+
+
+class Group(click.Group):
+    """Translates the project's errors into a clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ToeflAccessError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="toefl-access")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+def main(verbose: int) -> None:
+    """Bring TOEFL score reports from the TOEFL Access API into your own database.
+
+    Start with `toefl-access demo`, which needs no key and no server.
+    """
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def output_stream(path: str | None, binary: bool, *, bom: bool = False) -> Iterator[IO[Any]]:
+    """The ``-o`` destination (stdout when absent) as a binary or text stream."""
+    if path in (None, "-"):
+        raw = sys.stdout.buffer
+        if binary:
+            yield raw
+            raw.flush()
+            return
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig" if bom else "utf-8", newline="")
+        try:
+            yield text
+        finally:
+            text.flush()
+            text.detach()
+        return
+    try:
+        if binary:
+            with open(path, "wb") as fh:  # noqa: PTH123
+                yield fh
+        else:
+            enc = "utf-8-sig" if bom else "utf-8"
+            with open(path, "w", encoding=enc, newline="") as th:  # noqa: PTH123
+                yield th
+    except OSError as exc:
+        raise click.FileError(str(path), hint=exc.strerror) from None
+
+
+def write_records(records: Any, to: str, out: str | None) -> int:
+    """Write records in one of :data:`OUTPUTS`; returns how many."""
+    if to == "csv":
+        with output_stream(out, binary=False, bom=True) as fh:
+            return write_csv(records, fh)
+    writer = {"jsonl": write_jsonl, "json": write_json, "text": write_text}[to]
+    with output_stream(out, binary=True) as fh:
+        return writer(records, fh)
+
+
+# The commands live in modules by family; importing them registers them on ``main``.
+from . import parse_cmds  # noqa: E402, F401, I001
