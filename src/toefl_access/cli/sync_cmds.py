@@ -1,0 +1,243 @@
+"""Commands that keep a database: ``sync``, ``status``, ``demo`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..dates import UTC, api_format, parse_duration, parse_instant
+from ..errors import KEY_ADVICE
+from ..store import Store, open_store
+from ..sync import EXIT_OK, SyncResult, SyncSettings, sync
+from ..windows import Window
+from . import main
+
+DEFAULT_DB = "sqlite:///toefl-access.db"
+DEMO_DB = "toefl-access-demo.db"
+
+db_option = click.option(
+    "--db", "db_url", envvar="TOEFL_ACCESS_DB", default=DEFAULT_DB, show_default=True,
+    help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB (env TOEFL_ACCESS_DB).",
+)
+
+
+def _instant(what: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        return None if value is None else parse_instant(value, what=what)
+    return convert
+
+
+def _duration(what: str) -> Callable[[click.Context, click.Parameter, str], dt.timedelta]:
+    def convert(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+        return parse_duration(value, what=what)
+    return convert
+
+
+@contextmanager
+def progress_reporter(enabled: bool) -> Iterator[tuple[Any, Any]]:
+    """``on_plan`` and ``on_window`` callbacks drawing a progress bar on stderr (or nothing)."""
+    if not enabled:
+        yield None, None
+        return
+    bar = Progress(
+        TextColumn("[bold]sync"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
+        TextColumn("{task.fields[records]} records"), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    task = bar.add_task("sync", total=None, records=0)
+    seen = [0]
+
+    def on_plan(windows: list[Window]) -> None:
+        bar.update(task, total=len(windows))
+
+    def on_window(w: Window, counts: Any, records: int) -> None:
+        seen[0] += records
+        bar.update(task, advance=1, records=seen[0])
+
+    with bar:
+        yield on_plan, on_window
+
+
+def print_summary(result: SyncResult, console: Console) -> None:
+    """The closing table of a run: new, changed, unchanged, warnings, failed windows."""
+    if not result.windows:
+        console.print("Nothing to do: the database is up to date "
+                      f"(watermark {_when(result.watermark)}).")
+        return
+    table = Table(title=f"Sync run {result.run_id}", show_header=True)
+    for column in ("windows", "new", "changed", "unchanged", "warnings", "failed windows",
+                   "MB", "seconds"):
+        table.add_column(column, justify="right")
+    c = result.counts
+    table.add_row(
+        f"{result.done}/{len(result.windows)}", str(c.new), str(c.changed), str(c.unchanged),
+        str(c.warnings), str(len(result.failures)), f"{result.nbytes / 1e6:.1f}",
+        f"{result.elapsed:.1f}",
+    )
+    console.print(table)
+    for failure in result.failures[:10]:
+        console.print(f"[red]failed[/red] {failure.window}: {failure.error}")
+    if len(result.failures) > 10:
+        console.print(f"... and {len(result.failures) - 10} more failed windows (see status)")
+    console.print(f"Watermark: {_when(result.watermark)}")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return api_format(value) + "Z" if value else "none yet"
+
+
+@main.command("sync")
+@click.option("--since", callback=_instant("--since"),
+              help="Start of the first window (required on an empty database).")
+@click.option("--until", callback=_instant("--until"),
+              help="End of a backfill (default: now minus --lag).")
+@click.option("--window", default="1d", show_default=True, callback=_duration("--window"),
+              help="Size of each UTC window.")
+@click.option("--lookback", default="3d", show_default=True, callback=_duration("--lookback"),
+              help="Overlap re-read before the watermark, for late reports.")
+@click.option("--lag", default="5m", show_default=True, callback=_duration("--lag"),
+              help="Safety distance from now for the last window's end.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Windows fetched at the same time (writes stay serialized).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Ask the API for fixed-length records or JSON.")
+@click.option("--wait", is_flag=True, help="Wait for another running sync instead of exiting.")
+@click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint.")
+@db_option
+def sync_cmd(since: dt.datetime | None, until: dt.datetime | None, window: dt.timedelta,
+             lookback: dt.timedelta, lag: dt.timedelta, concurrency: int, fmt: str, wait: bool,
+             sandbox: bool, db_url: str) -> None:
+    """Fetch every score report released since the watermark into the database.
+
+    Run it from cron or a systemd timer. Exit codes: 0 all windows done, 1 some windows
+    failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
+    """
+    from ..client import client_from_env
+
+    settings = SyncSettings(since=since, until=until, window=window, lookback=lookback, lag=lag,
+                            concurrency=concurrency, format=fmt, wait=wait)
+    with client_from_env(sandbox=sandbox) as client, open_store(db_url) as store:
+        result = run_sync(client, store, settings)
+    sys.exit(result.exit_code)
+
+
+def run_sync(client: Any, store: Store, settings: SyncSettings,
+             now: dt.datetime | None = None) -> SyncResult:
+    """Sync with a progress bar on a terminal, then print the summary and any key advice."""
+    console = Console()
+    with progress_reporter(sys.stderr.isatty()) as (on_plan, on_window):
+        result = sync(client, store, settings, now=now, on_plan=on_plan, on_window=on_window)
+    print_summary(result, console)
+    if result.exit_code == 2:
+        click.echo(f"Error: the API refused the key; the run stopped. {KEY_ADVICE}", err=True)
+    elif result.exit_code == 3:
+        click.echo(f"Error: the API could not be reached: {result.stopped}", err=True)
+    elif result.exit_code != EXIT_OK:
+        click.echo(f"{len(result.failures)} window(s) failed; the next run retries them.",
+                   err=True)
+    return result
+
+
+@main.command("status")
+@click.option("--runs", default=5, show_default=True, help="How many recent runs to show.")
+@db_option
+def status_cmd(runs: int, db_url: str) -> None:
+    """Show the watermark, coverage gaps, recent runs and what the database holds."""
+    with open_store(db_url) as store:
+        st = store.status(runs=runs)
+    console = Console()
+    now = dt.datetime.now(UTC)
+    console.print(f"Database: {st.url}")
+    console.print(f"Reports: {st.reports}   Watermark: {_when(st.watermark)}")
+    if st.last_new_report is not None:
+        ago = now - st.last_new_report
+        console.print(f"Last new report: {_when(st.last_new_report)} ({_ago(ago)} ago)")
+    if st.gaps:
+        console.print(f"[yellow]Gaps in coverage ({len(st.gaps)}):[/yellow]")
+        for start, end in st.gaps[:20]:
+            console.print(f"  {_when(start)} .. {_when(end)}")
+    else:
+        console.print("Gaps in coverage: none")
+    for title, mapping in (("By scale", st.by_scale), ("By department", st.by_department)):
+        table = Table(title=title)
+        table.add_column("value")
+        table.add_column("reports", justify="right")
+        for key, count in mapping.items():
+            table.add_row(str(key), str(count))
+        console.print(table)
+    table = Table(title="Recent runs")
+    for column in ("run", "started", "windows", "failed", "new", "changed", "unchanged",
+                   "error"):
+        table.add_column(column)
+    for r in st.runs:
+        table.add_row(*(str(r.get(k, "")) if r.get(k) is not None else "" for k in (
+            "id", "started_at", "windows_done", "windows_failed", "new", "changed",
+            "unchanged", "error")))
+    console.print(table)
+
+
+def _ago(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+@main.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@db_option
+def db_upgrade_cmd(db_url: str) -> None:
+    """Create the schema or upgrade it in place to the current version."""
+    with open_store(db_url) as store:
+        store.upgrade()
+        click.echo(f"Database at revision {store.revision()}.")
+
+
+@main.command("demo")
+@click.option("--days", default=60, show_default=True, help="How many days to sync.")
+@click.option("--per-day", default=40, show_default=True, help="Reports the mock releases a day.")
+@click.option("--db", "db_path", default=DEMO_DB, show_default=True,
+              help="The SQLite file the demo writes.")
+def demo_cmd(days: int, per_day: int, db_path: str) -> None:
+    """Sync the last 60 days from a local mock API into a SQLite file: no key, no network.
+
+    Run it twice: the second run writes nothing new, since every report is stored once.
+    """
+    from ..client import Client
+    from ..mock import DEMO_AUTHCODE, MockApi, serve
+
+    started = time.monotonic()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    api = MockApi(authcode=DEMO_AUTHCODE, seed=2026, per_day=per_day)
+    url = "sqlite:///" + str(Path(db_path).resolve())
+    console = Console()
+    with serve(api) as base_url:
+        console.print(f"Mock TOEFL Access API running at {base_url}")
+        settings = SyncSettings(since=now - dt.timedelta(days=days), concurrency=4)
+        with Client(authcode=DEMO_AUTHCODE, base_url=base_url) as client, \
+                open_store(url) as store:
+            result = run_sync(client, store, settings, now=now)
+    console.print(f"Done in {time.monotonic() - started:.1f} s. The database is {db_path}.")
+    db = f"--db sqlite:///{db_path}"
+    console.print("Try next:")
+    console.print(f"  toefl-access status {db}")
+    console.print(f"  sqlite3 {db_path} 'select last_name, total, ibt26_total from score_reports limit 5'")
+    console.print("  toefl-access demo            (again: nothing new is written)")
+    console.print("  toefl-access mock-server     (then point TOEFL_ACCESS_BASE_URL at it)")
+    sys.exit(result.exit_code)

@@ -1,0 +1,302 @@
+"""The incremental sync: API windows into the store, exactly once, with history.
+
+This is the only module that knows both the client and the store. One run:
+
+1. takes the database's sync lock (a second sync waits or exits with a clear message);
+2. plans UTC windows from the watermark (:mod:`toefl_access.windows`);
+3. fetches ``concurrency`` windows at a time while writes stay serialized **in window
+   order**, so a rescore released in a later window always ends up as the current revision;
+4. writes each window in one transaction with its archive and coverage rows
+   (:meth:`Store.write_window`): a crash leaves a window wholly written or not at all;
+5. records failed windows in the ledger and goes on, except for a refused key, which stops
+   the run at once.
+
+An unchanged resend is recognised by its identity and content hash before any typed
+parsing, which makes a re-sync of the same range cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+from . import layout as layouts
+from .dates import UTC, api_format, format_duration
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ForbiddenError,
+    InputError,
+    ToeflAccessError,
+    TransportError,
+)
+from .jsonformat import parse_json
+from .record import Record
+from .store import Incoming, Store, WindowCounts, incoming_from_records, report_key
+from .textformat import BOM, Codec, codec, detect_layout
+from .windows import DEFAULT_LAG, DEFAULT_LOOKBACK, DEFAULT_WINDOW, Window, plan
+
+log = logging.getLogger("toefl_access.sync")
+
+EXIT_OK, EXIT_FAILED_WINDOWS, EXIT_KEY_REFUSED, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class BodySource(Protocol):
+    """What sync needs of a client: :meth:`toefl_access.client.Client.fetch_body`."""
+
+    def fetch_body(self, start: dt.datetime, end: dt.datetime, *, format: str = ...) -> Any: ...
+
+
+@dataclass(slots=True)
+class WindowFailure:
+    window: Window
+    error: str
+    status: int | None
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """What one run did; ``exit_code`` follows the CLI's contract (0, 1, 2, 3)."""
+
+    run_id: int | None
+    windows: list[Window]
+    done: int = 0
+    failures: list[WindowFailure] = field(default_factory=list)
+    counts: WindowCounts = field(default_factory=lambda: WindowCounts(0, 0, 0, 0))
+    nbytes: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    stopped: str | None = None
+    exit_code: int = EXIT_OK
+    watermark: dt.datetime | None = None
+
+
+# -- turning a body into store input ------------------------------------------------------
+
+
+def _split_lines(body: bytes) -> list[tuple[int, bytes]]:
+    if body.startswith(BOM):
+        body = body[3:]
+    out = []
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.strip():
+            out.append((number, line))
+    return out
+
+
+def _key_of_line(c: Codec, line: bytes) -> str | None:
+    """The report key straight from the bytes, or None when only a full parse can tell."""
+    reg, date, inst, dept = (line[s - 1 : e] for s, e in identity_spans(c.layout))
+    if not (date.isdigit() and len(date) == 8) or not (reg + inst + dept).isascii():
+        return None
+    try:
+        day = dt.date(int(date[:4]), int(date[4:6]), int(date[6:]))
+    except ValueError:
+        return None
+    return report_key(
+        reg.decode().rstrip(" ") or None, day, inst.decode().rstrip(" ") or None,
+        dept.decode().rstrip(" ") or None,
+    )
+
+
+def prepare(body: bytes, fmt: str) -> tuple[list[Incoming], Callable[[Incoming], Record]]:
+    """The store's input for one answer body, and how to parse one item of it on demand."""
+    if fmt == "json":
+        records = list(parse_json(io.BufferedReader(io.BytesIO(body))))  # type: ignore[arg-type]
+        by_line = {r.line: r for r in records}
+        return incoming_from_records(records), lambda item: by_line[item.line]
+    lines = _split_lines(body)
+    c = codec(detect_layout(len(line) for _, line in lines[:200]))
+    items: list[Incoming] = []
+    for number, line in lines:
+        if len(line) != c.length:
+            raise InputError(
+                f"the record is {len(line)} bytes, not the {c.length} of {c.layout.name}",
+                source="the API answer",
+                line=number,
+            )
+        key = _key_of_line(c, line)
+        if key is None:
+            key = report_key(*c.decode(line, number, check=False).identity)
+        items.append(Incoming(key=key, digest=hashlib.blake2b(line, digest_size=16).digest(),
+                              raw=line, line=number))
+    return items, lambda item: c.decode(item.raw, item.line)
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncSettings:
+    """The settings of one run (all keyword-only, with the documented defaults)."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    window: dt.timedelta = DEFAULT_WINDOW
+    lookback: dt.timedelta = DEFAULT_LOOKBACK
+    lag: dt.timedelta = DEFAULT_LAG
+    concurrency: int = 4
+    format: str = "text"
+    wait: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "since": self.since and api_format(self.since),
+            "until": self.until and api_format(self.until),
+            "window": format_duration(self.window),
+            "lookback": format_duration(self.lookback),
+            "lag": format_duration(self.lag),
+            "concurrency": self.concurrency,
+            "format": self.format,
+        }
+
+
+Progress = Callable[[Window, WindowCounts | None, int], None]
+
+
+def sync(
+    client: BodySource,
+    store: Store,
+    settings: SyncSettings = SyncSettings(),
+    *,
+    now: dt.datetime | None = None,
+    on_plan: Callable[[list[Window]], None] | None = None,
+    on_window: Progress | None = None,
+) -> SyncResult:
+    """Run one sync. ``on_plan`` sees the planned windows, ``on_window`` each finished one
+    (its counts, or None when it failed, and the number of records)."""
+    if settings.concurrency < 1:
+        raise ToeflAccessError("--concurrency must be at least 1")
+    if settings.format not in ("text", "json"):
+        raise ToeflAccessError(f"--format must be text or json, not {settings.format!r}")
+    now = now or dt.datetime.now(UTC)
+    with store.sync_lock(wait=settings.wait):
+        windows = plan(
+            watermark=store.watermark(), now=now, since=settings.since, until=settings.until,
+            window=settings.window, lookback=settings.lookback, lag=settings.lag,
+        )
+        result = SyncResult(run_id=None, windows=windows)
+        if on_plan:
+            on_plan(windows)
+        if not windows:
+            result.watermark = store.watermark()
+            return result
+        started = time.monotonic()
+        result.run_id = store.begin_run(started_at=dt.datetime.now(UTC), params=settings.describe())
+        try:
+            _run(client, store, settings, result, on_window)
+        finally:
+            result.elapsed = time.monotonic() - started
+            store.finish_run(
+                result.run_id, finished_at=dt.datetime.now(UTC), windows_done=result.done,
+                windows_failed=len(result.failures), counts=result.counts, nbytes=result.nbytes,
+                statuses=result.statuses, error=result.stopped,
+            )
+        result.watermark = store.watermark()
+    return result
+
+
+def _fetch(client: BodySource, w: Window, fmt: str) -> Any:
+    return client.fetch_body(w.start, w.end, format=fmt)
+
+
+def _ahead(
+    pool: ThreadPoolExecutor, client: BodySource, windows: Sequence[Window], fmt: str, depth: int
+) -> Iterator[tuple[Window, Future[Any]]]:
+    """Windows with their fetches, in order, keeping ``depth`` fetches in flight."""
+    pending: deque[tuple[Window, Future[Any]]] = deque()
+    todo = iter(windows)
+    for w in todo:
+        pending.append((w, pool.submit(_fetch, client, w, fmt)))
+        if len(pending) >= depth:
+            break
+    while pending:
+        yield pending.popleft()
+        nxt = next(todo, None)
+        if nxt is not None:
+            pending.append((nxt, pool.submit(_fetch, client, nxt, fmt)))
+
+
+def _run(
+    client: BodySource,
+    store: Store,
+    settings: SyncSettings,
+    result: SyncResult,
+    on_window: Progress | None,
+) -> None:
+    assert result.run_id is not None
+    total = WindowCounts(0, 0, 0, 0)
+    unreachable = 0
+    with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="fetch") as pool:
+        stream = _ahead(pool, client, result.windows, settings.format, settings.concurrency)
+        for w, future in stream:
+            try:
+                body = future.result()
+                result.statuses[body.status] = result.statuses.get(body.status, 0) + 1
+                result.nbytes += body.nbytes
+                items, parse_item = prepare(body.content, settings.format)
+                counts = store.write_window(
+                    run_id=result.run_id, start=w.start, end=w.end, fmt=settings.format,
+                    body=body.content, sha256=body.sha256, status=body.status, incoming=items,
+                    parse=parse_item, received_at=dt.datetime.now(UTC),
+                )
+            except (AuthenticationError, ForbiddenError) as exc:
+                _fail(store, result, w, exc)
+                result.stopped = str(exc)
+                result.exit_code = EXIT_KEY_REFUSED
+                for _, rest in stream:
+                    rest.cancel()
+                break
+            except (ApiError, InputError) as exc:
+                unreachable += isinstance(exc, TransportError)
+                _fail(store, result, w, exc)
+                if on_window:
+                    on_window(w, None, 0)
+                continue
+            result.done += 1
+            total = WindowCounts(
+                total.new + counts.new, total.changed + counts.changed,
+                total.unchanged + counts.unchanged, total.warnings + counts.warnings,
+            )
+            result.counts = total
+            log.info("window %s: %d new, %d changed, %d unchanged", w, counts.new,
+                     counts.changed, counts.unchanged)
+            if on_window:
+                on_window(w, counts, len(items))
+    if result.exit_code == EXIT_OK and result.failures:
+        everything_unreachable = unreachable == len(result.windows) and not result.done
+        result.exit_code = EXIT_UNREACHABLE if everything_unreachable else EXIT_FAILED_WINDOWS
+        if everything_unreachable:
+            result.stopped = result.failures[-1].error
+
+
+def _fail(store: Store, result: SyncResult, w: Window, exc: ToeflAccessError) -> None:
+    status = getattr(exc, "status", None)
+    if status is not None:
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+    log.warning("window %s failed: %s", w, exc)
+    result.failures.append(WindowFailure(w, str(exc), status))
+    assert result.run_id is not None
+    store.record_failure(run_id=result.run_id, start=w.start, end=w.end, error=str(exc),
+                         status=status)
+
+
+@cache
+def identity_spans(layout: layouts.Layout) -> tuple[tuple[int, int], ...]:
+    """Byte ranges of registration number, test date, institution and department codes."""
+    return tuple(
+        (f.start, f.end)
+        for f in (layout.field(n) for n in
+                  ("registration_number", "test_date", "institution_code", "department_code"))
+    )
