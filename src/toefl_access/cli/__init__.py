@@ -90,3 +90,6 @@ def write_records(records: Any, to: str, out: str | None) -> int:
 
 # The commands live in modules by family; importing them registers them on ``main``.
 from . import parse_cmds  # noqa: E402, F401, I001
+from . import mock_cmds  # noqa: E402, F401
+from . import api_cmds  # noqa: E402, F401
+from . import sync_cmds  # noqa: E402, F401

@@ -122,11 +122,11 @@ def sync_cmd(since: dt.datetime | None, until: dt.datetime | None, window: dt.ti
     Run it from cron or a systemd timer. Exit codes: 0 all windows done, 1 some windows
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
     """
-    from ..client import client_from_env
+    from .api_cmds import make_client
 
     settings = SyncSettings(since=since, until=until, window=window, lookback=lookback, lag=lag,
                             concurrency=concurrency, format=fmt, wait=wait)
-    with client_from_env(sandbox=sandbox) as client, open_store(db_url) as store:
+    with make_client(sandbox=sandbox) as client, open_store(db_url) as store:
         result = run_sync(client, store, settings)
     sys.exit(result.exit_code)
 
@@ -157,32 +157,40 @@ def status_cmd(runs: int, db_url: str) -> None:
         st = store.status(runs=runs)
     console = Console()
     now = dt.datetime.now(UTC)
-    console.print(f"Database: {st.url}")
-    console.print(f"Reports: {st.reports}   Watermark: {_when(st.watermark)}")
+    console.print(f"Database: {st.url} ({st.backend}, schema {st.revision})")
+    console.print(f"Reports: {st.reports}   revisions: {st.revisions}   "
+                  f"archived answers: {st.archived_responses}")
+    console.print(f"Watermark: {_when(st.watermark)}")
     if st.last_new_report is not None:
-        ago = now - st.last_new_report
-        console.print(f"Last new report: {_when(st.last_new_report)} ({_ago(ago)} ago)")
+        console.print(f"Last new report: {_when(st.last_new_report)} "
+                      f"({_ago(now - st.last_new_report)} ago)")
+    else:
+        console.print("Last new report: none yet")
+    if st.lock is not None:
+        console.print(f"[yellow]A sync is running: {st.lock.describe()}[/yellow]")
     if st.gaps:
         console.print(f"[yellow]Gaps in coverage ({len(st.gaps)}):[/yellow]")
         for start, end in st.gaps[:20]:
             console.print(f"  {_when(start)} .. {_when(end)}")
     else:
         console.print("Gaps in coverage: none")
-    for title, mapping in (("By scale", st.by_scale), ("By department", st.by_department)):
-        table = Table(title=title)
-        table.add_column("value")
-        table.add_column("reports", justify="right")
-        for key, count in mapping.items():
-            table.add_row(str(key), str(count))
-        console.print(table)
-    table = Table(title="Recent runs")
-    for column in ("run", "started", "windows", "failed", "new", "changed", "unchanged",
-                   "error"):
-        table.add_column(column)
+    scales = Table("scale", "reports", title="By scale")
+    for key, count in st.by_scale.items():
+        scales.add_row(key, str(count))
+    departments = Table("institution", "department", "reports", title="By department")
+    for d in st.by_department:
+        departments.add_row(d.institution_code or "", d.department_code or "", str(d.reports))
+    console.print(scales, departments)
+    table = Table("run", "started (UTC)", "windows done", "failed", "new", "changed", "unchanged",
+                  "warnings", "error", title="Recent runs")
     for r in st.runs:
-        table.add_row(*(str(r.get(k, "")) if r.get(k) is not None else "" for k in (
-            "id", "started_at", "windows_done", "windows_failed", "new", "changed",
-            "unchanged", "error")))
+        c = r.counts
+        table.add_row(
+            str(r.id), f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            str(r.windows_done or 0), str(r.windows_failed or 0),
+            *(str(getattr(c, k)) if c else "" for k in ("new", "changed", "unchanged", "warnings")),
+            (r.error or "")[:80] if r.finished_at else "[yellow]running or interrupted[/yellow]",
+        )
     console.print(table)
 
 
