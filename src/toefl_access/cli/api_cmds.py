@@ -1,0 +1,164 @@
+"""Commands that talk to the API: ``fetch`` and ``check-key``.
+
+The key is read only from the environment (``TOEFL_ACCESS_AUTHCODE``, or the file named by
+``TOEFL_ACCESS_AUTHCODE_FILE``), never from the command line, where other users could read
+it in the process list and it would stay in the shell's history.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich import filesize
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ..client import Client, client_from_env
+from ..errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    ForbiddenError,
+    KeyFormatError,
+    UsageError,
+)
+from ..output import OUTPUTS
+from ..record import Record
+from . import err_console, main, output_stream, write_records
+
+_UNREACHABLE_EXIT = 3
+_REFUSED_EXIT = 2
+
+
+def make_client(sandbox: bool = False, **settings: Any) -> Client:
+    """The client of every command that talks to the API.
+
+    The key and the URL come from the environment (see
+    :func:`toefl_access.client.client_from_env`); ``sandbox`` selects the vendor's test
+    endpoint; ``settings`` (timeout, retries, ...) go to the :class:`Client`.
+    """
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # stamina logs an opaque line per retry; the client logs its own, saying why.
+        logging.getLogger("stamina").setLevel(logging.ERROR)
+    return client_from_env(sandbox=sandbox, **settings)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A live line on stderr (bytes, records) when stderr is a terminal; else nothing."""
+    if not err_console.is_terminal:
+        yield lambda nbytes, records: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[size]}"),
+               TextColumn("{task.fields[records]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(what, total=None, size="0 bytes", records="")
+
+        def update(nbytes: int, records: int | None) -> None:
+            shown = f"{records:,} records" if records is not None else ""
+            progress.update(task, size=filesize.decimal(nbytes), records=shown)
+
+        yield update
+
+
+@contextmanager
+def _destination(out: str | None) -> Iterator[str | None]:
+    """Where to write: a file is written as ``OUT.part`` and renamed once complete."""
+    if out in (None, "-"):
+        yield out
+        return
+    part = f"{out}.part"
+    try:
+        yield part
+    except BaseException:
+        if os.path.exists(part):
+            os.remove(part)
+        raise
+    os.replace(part, out)
+
+
+@main.command("fetch")
+@click.option("--start", required=True,
+              help="Start of the window, UTC: 2025-04-21, 2025-04-21T16:45:03, ...Z or +02:00.")
+@click.option("--end", required=True, help="End of the window (same forms, or 'now').")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json",
+              show_default=True, help="Ask the API for JSON or the fixed-length ScoreLink text.")
+@click.option("--raw", is_flag=True, help="Write the body exactly as received.")
+@click.option("--to", type=click.Choice(OUTPUTS), default=None,
+              help="The output format of the records [default: jsonl].")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write here instead of standard output (only once complete).")
+@click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint (sample data).")
+def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: str | None,
+              sandbox: bool) -> None:
+    """Fetch the score reports released in a window, as records or as the raw body.
+
+    The key comes from TOEFL_ACCESS_AUTHCODE or the file named by TOEFL_ACCESS_AUTHCODE_FILE,
+    the endpoint from TOEFL_ACCESS_BASE_URL (production when unset). Records carry warnings
+    like `parse`. For regular, resumable imports into a database use `sync`.
+    """
+    if raw and to:
+        raise UsageError("--raw writes the body as received: leave out --to")
+    with make_client(sandbox) as client, _progress("fetching") as update:
+        if raw:
+            with client.fetch_raw(start, end, format=fmt) as answer, _destination(out) as dest, \
+                    output_stream(dest, binary=True) as fh:
+                for chunk in answer.iter_bytes():
+                    fh.write(chunk)
+                    update(answer.nbytes, None)
+            summary = f"{answer.nbytes:,} bytes (sha256 {answer.sha256[:16]}...)"
+        else:
+            records = client.fetch(start, end, format=fmt)
+            warned = 0
+
+            def counted() -> Iterator[Record]:
+                nonlocal warned
+                for record in records:
+                    warned += bool(record.warnings)
+                    if records.count % 256 == 0:
+                        update(records.nbytes, records.count)
+                    yield record
+
+            with records, _destination(out) as dest:
+                count = write_records(counted(), to or "jsonl", dest)
+            summary = f"{count:,} records ({records.nbytes:,} bytes)"
+            if warned:
+                err_console.print(f"{warned:,} records carry warnings (see _warnings)")
+    if out not in (None, "-"):
+        err_console.print(f"{summary} written to {out}")
+
+
+@main.command("check-key")
+@click.option("--sandbox", is_flag=True, help="Check against the vendor's test endpoint.")
+def check_key_cmd(sandbox: bool) -> None:
+    """Check that the API accepts the key: exit 0 accepted, 2 refused, 3 unreachable.
+
+    One small request (one second of reports). The key comes from TOEFL_ACCESS_AUTHCODE or
+    the file named by TOEFL_ACCESS_AUTHCODE_FILE, never from the command line.
+    """
+    try:
+        client = make_client(sandbox)
+    except KeyFormatError as exc:
+        click.echo(f"REFUSED: the key is malformed; nothing was sent. {exc}")
+        sys.exit(_REFUSED_EXIT)
+    with client:
+        key = f"the key (sha256:{client.key_fingerprint})"
+        try:
+            client.check_key()
+        except (AuthenticationError, ForbiddenError) as exc:
+            click.echo(f"REFUSED: {client.base_url} refuses {key}. {exc}")
+            sys.exit(_REFUSED_EXIT)
+        except BadRequestError as exc:
+            if "credential" not in exc.body.lower():
+                raise
+            click.echo(f"REFUSED: {client.base_url} refuses {key}. {exc}")
+            sys.exit(_REFUSED_EXIT)
+        except ApiError as exc:
+            click.echo(f"UNREACHABLE: could not check {key} at {client.base_url}: {exc}")
+            sys.exit(_UNREACHABLE_EXIT)
+    click.echo(f"OK: {client.base_url} accepts {key}.")
