@@ -248,7 +248,7 @@ def test_draws_are_reproducible_and_in_range() -> None:
 def test_every_generated_text_fits_its_field() -> None:
     """The fast encoder relies on it: the longest value of every text field fits."""
     from toefl_access.mock.names import EMAIL_DOMAINS, PROFILES
-    from toefl_access.mock.population import _ascii
+    from toefl_access.mock.parts import ascii_handle as _ascii
 
     size = {f.name: f.size for f in layouts.builtin("scorelink-1600").data_fields}
 

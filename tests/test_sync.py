@@ -24,8 +24,9 @@ PER_DAY = 20
 
 
 def client_for(api: MockApi) -> Client:
-    return Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
-                  transport=api.transport())
+    return Client(
+        authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores", transport=api.transport()
+    )
 
 
 @pytest.fixture
@@ -133,7 +134,9 @@ def test_failed_window_is_retried_and_the_watermark_waits(store: Store) -> None:
     assert second.exit_code == 0
     assert min(flaky.calls) == bad - D(days=3)
     assert store.watermark() == second.windows[-1].end
-    assert {r["report_key"] for r in store.reports()} == expected_keys(SINCE, second.windows[-1].end)
+    assert {r["report_key"] for r in store.reports()} == expected_keys(
+        SINCE, second.windows[-1].end
+    )
 
 
 def test_late_report_inside_the_lookback_is_caught(store: Store) -> None:
@@ -143,7 +146,9 @@ def test_late_report_inside_the_lookback_is_caught(store: Store) -> None:
         flaky = Flaky(client)
         flaky.drop_last_line.add(late_day)
         sync(flaky, store, SyncSettings(since=SINCE), now=NOW)
-        missing = expected_keys(SINCE, NOW - D(minutes=5)) - {r["report_key"] for r in store.reports()}
+        missing = expected_keys(SINCE, NOW - D(minutes=5)) - {
+            r["report_key"] for r in store.reports()
+        }
         assert len(missing) == 1
         flaky.drop_last_line.clear()
         result = sync(flaky, store, SyncSettings(), now=NOW)
@@ -153,8 +158,9 @@ def test_late_report_inside_the_lookback_is_caught(store: Store) -> None:
 
 def test_key_refused_stops_the_run(store: Store) -> None:
     api = MockApi(seed=0, per_day=PER_DAY)
-    with Client(authcode="d3Jvbmc6a2V5", base_url="http://127.0.0.1/scores",
-                transport=api.transport()) as client:
+    with Client(
+        authcode="d3Jvbmc6a2V5", base_url="http://127.0.0.1/scores", transport=api.transport()
+    ) as client:
         result = sync(client, store, SyncSettings(since=SINCE), now=NOW)
     assert result.exit_code == 2
     assert result.done == 0 and len(result.failures) == 1
@@ -208,7 +214,10 @@ def test_a_second_sync_on_the_same_database_exits_or_waits(store_url: str) -> No
         def first() -> None:
             def on_plan(windows: Any) -> None:
                 started.set()
-            results["first"] = sync(client, one, SyncSettings(since=SINCE), now=NOW, on_plan=on_plan)
+
+            results["first"] = sync(
+                client, one, SyncSettings(since=SINCE), now=NOW, on_plan=on_plan
+            )
 
         t = threading.Thread(target=first)
         t.start()
@@ -221,4 +230,3 @@ def test_a_second_sync_on_the_same_database_exits_or_waits(store_url: str) -> No
         assert results["second"].counts.new == 0
         keys = [r["report_key"] for r in one.reports()]
         assert len(keys) == len(set(keys))
-

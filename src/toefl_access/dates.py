@@ -37,8 +37,9 @@ def parse_instant(text: str | dt.datetime | dt.date, *, what: str = "date") -> d
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate):
             return to_utc(dt.date.fromisoformat(candidate))
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2})?",
-                            candidate):
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2})?", candidate
+        ):
             raise ValueError(raw)
         return to_utc(dt.datetime.fromisoformat(candidate))
     except ValueError:
@@ -70,9 +71,7 @@ def parse_duration(text: str | dt.timedelta, *, what: str = "duration") -> dt.ti
         return text
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
     if not m:
-        raise DateError(
-            f"{what} {text!r} is not a duration; write it like 90s, 5m, 12h, 1d or 2w"
-        )
+        raise DateError(f"{what} {text!r} is not a duration; write it like 90s, 5m, 12h, 1d or 2w")
     return dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "s"])
 
 

@@ -87,14 +87,22 @@ def snake_case(text: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
 
 
-def validate(name: str, fields: list[Field], *, source: str = "") -> Layout:
-    """Check that ``fields`` form a usable layout, naming the first offending row."""
+def validate(
+    name: str, fields: list[Field], *, source: str = "", rows: list[int] | None = None
+) -> Layout:
+    """Check that ``fields`` form a usable layout, naming the first offending row.
+
+    The layout must start at byte 1, run without gaps or overlaps, have sizes that match
+    start and end, unique snake_case names and known kinds. ``rows`` gives each field's row
+    number in its file (default: 1, 2, ...).
+    """
     src = source or name
     if not fields:
         raise LayoutError("the layout has no fields", source=src)
     seen: set[str] = set()
     expected = 1
-    for row, f in enumerate(fields, start=1):
+    for index, f in enumerate(fields):
+        row = rows[index] if rows else index + 1
         if f.kind not in KINDS:
             raise LayoutError(
                 f"unknown kind {f.kind!r} for field {f.name!r}; "
@@ -139,8 +147,30 @@ def _int(value: str, column: str, src: str, row: int) -> int:
         ) from None
 
 
+def _normal(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+@cache
+def _known() -> dict[str, Field]:
+    """The built-in fields by every spelling a spreadsheet heading may use for them."""
+    table: dict[str, Field] = {}
+    for lay in BUILTIN:
+        for f in builtin(lay).data_fields:
+            for spelling in (re.sub(r"\(.*?\)", "", f.label), f.label, f.name):
+                table[_normal(spelling)] = f
+    return table
+
+
 def parse_layout_csv(text: str, *, name: str, source: str = "") -> Layout:
-    """Read a layout from CSV text in either heading style and validate it."""
+    """Read a layout from CSV text in either heading style and validate it.
+
+    Errors name the row as a spreadsheet shows it (the heading is row 1). With the vendor
+    spreadsheet's ``Start, End, Size, Field Name`` heading, a field whose name matches a
+    built-in field (by name or label, ignoring case and punctuation) takes that field's
+    canonical name and kind; other names are turned into snake_case, kind ``text``, and
+    rows named ``Filler`` become fillers.
+    """
     src = source or name
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
@@ -156,11 +186,13 @@ def parse_layout_csv(text: str, *, name: str, source: str = "") -> Layout:
             f"unrecognised heading {', '.join(heading)!r}; expected "
             f"{','.join(_COLUMNS)!r} or the spreadsheet's 'Start, End, Size, Field Name'",
             source=src,
+            row=1,
         )
     col = {h: i for i, h in enumerate(heading)}
-    known = {f.name: f.kind for lay in BUILTIN for f in builtin(lay).fields} if sheet else {}
     fields: list[Field] = []
-    for row, cells in enumerate(reader, start=1):
+    rows: list[int] = []
+    for cells in reader:
+        row = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         cells = cells + [""] * (len(heading) - len(cells))
@@ -172,10 +204,15 @@ def parse_layout_csv(text: str, *, name: str, source: str = "") -> Layout:
             fname = snake_case(label)
             if not fname:
                 raise LayoutError(f"field name {label!r} gives no usable name", source=src, row=row)
+            match = _known().get(_normal(re.sub(r"\(.*?\)", "", label))) or _known().get(
+                _normal(label)
+            )
             if fname.startswith("filler") or not fname[0].isalpha():
                 kind, fname = "filler", f"filler_{start}"
+            elif match:
+                kind, fname = match.kind, match.name
             else:
-                kind = known.get(fname, "text")
+                kind = "text"
             fsource = "user"
         else:
             fname = cells[col["name"]].strip()
@@ -183,7 +220,8 @@ def parse_layout_csv(text: str, *, name: str, source: str = "") -> Layout:
             label = cells[col["label"]].strip()
             fsource = cells[col["source"]].strip()
         fields.append(Field(start, end, size, fname, kind, label, fsource))
-    return validate(name, fields, source=src)
+        rows.append(row)
+    return validate(name, fields, source=src, rows=rows)
 
 
 @cache

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from . import layout as layouts
 from .errors import InputError
@@ -29,6 +29,17 @@ def sniff(stream: IO[bytes]) -> str:
     head = stream.peek(4096)[:4096] if hasattr(stream, "peek") else b""
     head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     return "json" if head[:1] in (b"{", b"[") else "text"
+
+
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\x0c")
+
+
+def _looks_binary(head: bytes) -> bool:
+    """More than 1% control bytes: text has none but tabs and line ends.
+
+    (A stray NUL is caught line by line, where the error can name the line.)
+    """
+    return len(head) - len(head.translate(None, _CONTROL)) > len(head) // 100
 
 
 @contextmanager
@@ -64,11 +75,17 @@ def parse_stream(
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     if not hasattr(stream, "peek"):
-        stream = io.BufferedReader(stream)  # type: ignore[arg-type]
-    if not stream.peek(1):  # type: ignore[attr-defined]
+        stream = io.BufferedReader(cast(io.RawIOBase, stream))
+    if not stream.peek(1):
         raise InputError("the input is empty: there are no records to read", source=source)
     if format == "auto":
         format = sniff(stream)
+    if format == "text" and _looks_binary(stream.peek(4096)[:4096]):
+        raise InputError(
+            "this looks like a binary file (it holds control bytes), not ScoreLink records "
+            "or JSON",
+            source=source,
+        )
     if format == "json":
         lay = layouts.load(layout) if isinstance(layout, str) else layout
         yield from parse_json(stream, layout=lay, source=source, strict=strict, check=check)
@@ -99,7 +116,7 @@ def parse(
         layout = layouts.load(layout)
     if isinstance(source, bytes):
         yield from parse_stream(
-            io.BufferedReader(io.BytesIO(source)),  # type: ignore[arg-type]
+            io.BufferedReader(io.BytesIO(source)),
             format=format, layout=layout, strict=strict, check=check, source="<bytes>",
         )
         return

@@ -22,7 +22,12 @@ Validation (:func:`validate`) is separate from parsing and only ever adds warnin
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -112,45 +117,202 @@ def to_score(text: str) -> int:
     return int(text)
 
 
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
 def to_band(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
+    """A band written as a plain decimal (``4.5``, ``4``, ``4.50``); ValueError otherwise."""
+    if not _DECIMAL.fullmatch(text):
         raise ValueError(text)
-    return value
+    return float(text)
+
+
+_DATE = re.compile(
+    r"(\d{4})(\d{2})(\d{2})|(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?)?",
+    re.ASCII,
+)
 
 
 def to_date(text: str) -> dt.date:
-    text = text.strip()
-    if len(text) == 8 and text.isdigit():
-        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    return dt.date.fromisoformat(text[:10])
+    """``YYYYMMDD`` or ``YYYY-MM-DD`` (a time after it is ignored); ValueError otherwise."""
+    m = _DATE.fullmatch(text.strip())
+    if not m:
+        raise ValueError(text)
+    y, mo, d = (m[1], m[2], m[3]) if m[1] else (m[4], m[5], m[6])
+    return dt.date(int(y), int(mo), int(d))
 
 
 def round_half_up(value: float) -> float:
-    """Round to the nearest 0.5, halves up: 5.125 -> 5.0, 5.25 -> 5.5."""
-    return float((Decimal(repr(value)) * 2).quantize(Decimal(1), ROUND_HALF_UP) / 2)
+    """Round to the nearest 0.5, halves up: 5.125 -> 5.0, 5.25 -> 5.5.
+
+    Exact for the quarter steps a mean of four bands can take (they are binary fractions).
+    """
+    return math.floor(value * 2 + 0.5) / 2
 
 
-def band_total(sections: list[float]) -> float:
+def band_total(sections: Sequence[float]) -> float:
     """The 1-6 total of four section bands: their mean to the nearest 0.5, halves up."""
     return round_half_up(sum(sections) / len(sections))
 
 
 # -- validation ---------------------------------------------------------------------------
 
-_SCORE_RANGES = {
-    **dict.fromkeys(SECTIONS, (0, 30)),
-    "total": (0, 120),
-    **{f"rpdt_{s}": (0, 30) for s in ("listening", "reading", "writing")},
-    **{f"mybest_{s}": (0, 30) for s in SECTIONS},
-    "mybest_total": (0, 120),
-    "ibt26_comparable_total": (0, 120),
-}
+_SECTION_RANGE = (
+    *SECTIONS,
+    *(f"rpdt_{s}" for s in ("listening", "reading", "writing")),
+    *(f"mybest_{s}" for s in SECTIONS),
+)
+_TOTAL_RANGE = ("total", "mybest_total", "ibt26_comparable_total")
 _BANDS = tuple(f"ibt26_{n}" for n in (*SECTIONS, "total")) + tuple(
     f"mybest26_{n}" for n in (*SECTIONS, "total")
 )
+_IBT26_SECTIONS = tuple(f"ibt26_{s}" for s in SECTIONS)
 _LEVELS = frozenset(("A1", "A2", "B1", "B2", "C1", "C2"))
 _CEFR_PAIRS = tuple((f"ibt26_{n}_cefr", f"ibt26_{n}") for n in (*SECTIONS, "total"))
+_CEFR_NAMES = tuple(c for c, _ in _CEFR_PAIRS)
+# The values a rule accepts, None included: one set test checks a whole group at C speed,
+# and only a group that fails is looked at field by field.
+_OK_SECTION = frozenset((None, *range(31)))
+_OK_TOTAL = frozenset((None, *range(121)))
+_OK_BAND = frozenset((None, *CEFR_OF_BAND))
+_EPOCH = dt.date(1970, 1, 1)
+_today_cache: tuple[int, dt.date] = (-1, _EPOCH)
+
+
+def utc_today() -> dt.date:
+    """Today's date in UTC (cheap to call once a record)."""
+    global _today_cache
+    day = int(time.time() // 86400)
+    if day != _today_cache[0]:
+        _today_cache = (day, _EPOCH + dt.timedelta(days=day))
+    return _today_cache[1]
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function giving ``names``' values of a mapping as a tuple, in one C call."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        only = names[0]
+        return lambda values: (values[only],)
+    return lambda values: ()
+
+
+class Rules:
+    """The score rules, compiled for the fields a layout has (see :func:`validate`).
+
+    A layout that lacks a field (the legacy one has no MyBest) simply skips its rules.
+    ``check`` needs a mapping that holds every name it was compiled for.
+    """
+
+    def __init__(self, names: Iterable[str], *, date_fields: tuple[str, ...] = ()) -> None:
+        have = set(names)
+
+        def pick(group: Iterable[str]) -> tuple[str, ...]:
+            return tuple(n for n in group if n in have)
+
+        self.sections, self.totals, self.bands = (
+            pick(_SECTION_RANGE), pick(_TOTAL_RANGE), pick(_BANDS)
+        )
+        self.sum = (*SECTIONS, "total") if have.issuperset((*SECTIONS, "total")) else ()
+        self.mean = (*_IBT26_SECTIONS, "ibt26_total") if have.issuperset(
+            (*_IBT26_SECTIONS, "ibt26_total")) else ()
+        self.cefr = tuple((c, b) for c, b in _CEFR_PAIRS if c in have and b in have)
+        self.dates = pick(date_fields)
+        self._sections, self._totals, self._bands = (
+            _getter(self.sections), _getter(self.totals), _getter(self.bands)
+        )
+        self._sum, self._mean = _getter(self.sum), _getter(self.mean)
+        self._levels = _getter(tuple(c for c, _ in self.cefr))
+        self._cefr_bands = _getter(tuple(b for _, b in self.cefr))
+        self._dates = _getter(self.dates)
+
+    def check(
+        self,
+        values: dict[str, Any],
+        *,
+        today: dt.date | None = None,
+        spans: dict[str, tuple[int, int]] | None = None,
+    ) -> list[RecordWarning]:
+        """One warning per broken rule.
+
+        Most records break none: a few set tests and comparisons of whole groups say so,
+        and only then is each field looked at.
+        """
+        today = today or utc_today()
+        if not (
+            _OK_SECTION.issuperset(self._sections(values))
+            and _OK_TOTAL.issuperset(self._totals(values))
+            and _OK_BAND.issuperset(self._bands(values))
+            and self._levels(values) == tuple(map(CEFR_OF_BAND.get, self._cefr_bands(values)))
+        ):
+            return self._problems(values, today, spans or {})
+        if self.sum:
+            s = self._sum(values)
+            if s[4] is not None and None not in s and s[0] + s[1] + s[2] + s[3] != s[4]:
+                return self._problems(values, today, spans or {})
+        if self.mean:
+            m = self._mean(values)
+            if m[4] is not None and None not in m and band_total(m[:4]) != m[4]:
+                return self._problems(values, today, spans or {})
+        if self.dates:
+            latest = max(filter(None, self._dates(values)), default=None)
+            if latest is not None and latest > today:
+                return self._problems(values, today, spans or {})
+        return []
+
+    def _problems(
+        self, values: dict[str, Any], today: dt.date, spans: dict[str, tuple[int, int]]
+    ) -> list[RecordWarning]:
+        """Every broken rule, field by field."""
+        out: list[RecordWarning] = []
+
+        def warn(field: str, value: object, message: str) -> None:
+            start, end = spans.get(field, (0, 0))
+            out.append(
+                RecordWarning(field=field, value=str(value), message=message, start=start,
+                              end=end)
+            )
+
+        for names, high in ((self.sections, 30), (self.totals, 120)):
+            for name in names:
+                v = values[name]
+                if v is not None and not 0 <= v <= high:
+                    warn(name, v, f"outside 0-{high}")
+        if self.sum:
+            *secs, total = self._sum(values)
+            if total is not None and None not in secs and sum(secs) != total:
+                warn("total", total, f"is not the sum of the sections ({sum(secs)})")
+        for name in self.bands:
+            b = values[name]
+            if b is not None and b not in _OK_BAND:
+                warn(name, b, "not a 1-6 band in 0.5 steps")
+        if self.mean:
+            *secs, btotal = self._mean(values)
+            if btotal is not None and None not in secs:
+                expected = band_total(secs)
+                if expected != btotal:
+                    warn("ibt26_total", btotal,
+                         f"is not the mean of the sections rounded half up ({expected})")
+        for cefr_name, band_name in self.cefr:
+            level, band = values[cefr_name], values[band_name]
+            if level is None:
+                continue
+            if level not in _LEVELS:
+                warn(cefr_name, level, "not a CEFR level")
+            elif band in CEFR_OF_BAND and CEFR_OF_BAND[band] != level:
+                warn(cefr_name, level, f"does not match band {band} ({CEFR_OF_BAND[band]})")
+        for name in self.dates:
+            d = values[name]
+            if d is not None and d > today:
+                warn(name, d.isoformat(), "in the future")
+        return out
+
+
+@lru_cache(maxsize=64)
+def _rules(names: tuple[str, ...], date_fields: tuple[str, ...]) -> Rules:
+    return Rules(names, date_fields=date_fields)
 
 
 def validate(
@@ -162,45 +324,12 @@ def validate(
 ) -> list[RecordWarning]:
     """Check the score rules of the spec; return one warning per broken rule.
 
-    ``date_fields`` names the fields to check for dates in the future; ``spans`` gives each
-    field's byte range so that warnings can name it.
+    Section scores 0-30 (also rPDT and MyBest sections), totals 0-120, the 0-120 total the
+    sum of its sections; 1-6 bands in 0.5 steps, the iBT26 total the mean of its sections
+    rounded to the nearest 0.5 with halves up; CEFR levels real and matching their band;
+    ``date_fields`` not after ``today`` (default: today in UTC). ``spans`` gives each
+    field's byte range so that warnings can name it. (Parsers use a :class:`Rules`
+    compiled once for their layout.)
     """
-    out: list[RecordWarning] = []
-
-    def warn(field: str, value: object, message: str) -> None:
-        start, end = (spans or {}).get(field, (0, 0))
-        out.append(RecordWarning(field=field, value=str(value), message=message, start=start, end=end))
-
-    for name, (low, high) in _SCORE_RANGES.items():
-        v = values.get(name)
-        if v is not None and not low <= v <= high:
-            warn(name, v, f"outside {low}-{high}")
-    secs = [values.get(s) for s in SECTIONS]
-    total = values.get("total")
-    if total is not None and None not in secs and sum(secs) != total:  # type: ignore[arg-type]
-        warn("total", total, f"is not the sum of the sections ({sum(secs)})")  # type: ignore[arg-type]
-    for name in _BANDS:
-        b = values.get(name)
-        if b is not None and not (1.0 <= b <= 6.0 and (b * 2).is_integer()):
-            warn(name, b, "not a 1-6 band in 0.5 steps")
-    bands = [values.get(f"ibt26_{s}") for s in SECTIONS]
-    btotal = values.get("ibt26_total")
-    if btotal is not None and None not in bands:
-        expected = band_total(bands)  # type: ignore[arg-type]
-        if expected != btotal:
-            warn("ibt26_total", btotal, f"is not the mean of the sections rounded half up ({expected})")
-    for cefr_name, band_name in _CEFR_PAIRS:
-        level, band = values.get(cefr_name), values.get(band_name)
-        if level is None:
-            continue
-        if level not in _LEVELS:
-            warn(cefr_name, level, "not a CEFR level")
-        elif band is not None and CEFR_OF_BAND.get(band) not in (None, level):
-            warn(cefr_name, level, f"does not match band {band} ({CEFR_OF_BAND[band]})")
-    if date_fields:
-        today = today or dt.datetime.now(dt.UTC).date()
-        for name in date_fields:
-            d = values.get(name)
-            if d is not None and d > today:
-                warn(name, d.isoformat(), "in the future")
-    return out
+    rules = _rules(tuple(values), tuple(date_fields))
+    return rules.check(values, today=today, spans=spans)

@@ -59,7 +59,8 @@ class Settings:
             "config": self.config_path or "(none)",
             "db": _mask_url(self.db),
             "base_url": self.base_url or "(production)",
-            "authcode": ("set in TOEFL_ACCESS_AUTHCODE (" + _mask(key) + ")") if key
+            "authcode": ("set in TOEFL_ACCESS_AUTHCODE (" + _mask(key) + ")")
+            if key
             else (f"from file {self.authcode_file}" if self.authcode_file else "(not set)"),
             "sensitive": self.sensitive,
             "hash_key_file": self.hash_key_file or "(kept in the database)",
@@ -102,7 +103,9 @@ def load(
         known = {f.name for f in fields(Settings)} - {"config_path", "source"}
         for key, value in data.items():
             if key not in known:
-                raise UsageError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}")
+                raise UsageError(
+                    f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
+                )
             values[key] = value
             source[key] = path
     for key, var in _ENV.items():
@@ -124,7 +127,7 @@ def load(
 
 def _read_toml(path: str) -> dict[str, Any]:
     try:
-        with open(path, "rb") as fh:  # noqa: PTH123
+        with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"the config file {path} does not exist") from None

@@ -105,7 +105,9 @@ def _key_of_line(c: Codec, line: bytes) -> str | None:
     except ValueError:
         return None
     return report_key(
-        reg.decode().rstrip(" ") or None, day, inst.decode().rstrip(" ") or None,
+        reg.decode().rstrip(" ") or None,
+        day,
+        inst.decode().rstrip(" ") or None,
         dept.decode().rstrip(" ") or None,
     )
 
@@ -113,7 +115,7 @@ def _key_of_line(c: Codec, line: bytes) -> str | None:
 def prepare(body: bytes, fmt: str) -> tuple[list[Incoming], Callable[[Incoming], Record]]:
     """The store's input for one answer body, and how to parse one item of it on demand."""
     if fmt == "json":
-        records = list(parse_json(io.BufferedReader(io.BytesIO(body))))  # type: ignore[arg-type]
+        records = list(parse_json(io.BufferedReader(io.BytesIO(body))))
         by_line = {r.line: r for r in records}
         return incoming_from_records(records), lambda item: by_line[item.line]
     lines = _split_lines(body)
@@ -129,8 +131,14 @@ def prepare(body: bytes, fmt: str) -> tuple[list[Incoming], Callable[[Incoming],
         key = _key_of_line(c, line)
         if key is None:
             key = report_key(*c.decode(line, number, check=False).identity)
-        items.append(Incoming(key=key, digest=hashlib.blake2b(line, digest_size=16).digest(),
-                              raw=line, line=number))
+        items.append(
+            Incoming(
+                key=key,
+                digest=hashlib.blake2b(line, digest_size=16).digest(),
+                raw=line,
+                line=number,
+            )
+        )
     return items, lambda item: c.decode(item.raw, item.line)
 
 
@@ -183,8 +191,13 @@ def sync(
     now = now or dt.datetime.now(UTC)
     with store.sync_lock(wait=settings.wait):
         windows = plan(
-            watermark=store.watermark(), now=now, since=settings.since, until=settings.until,
-            window=settings.window, lookback=settings.lookback, lag=settings.lag,
+            watermark=store.watermark(),
+            now=now,
+            since=settings.since,
+            until=settings.until,
+            window=settings.window,
+            lookback=settings.lookback,
+            lag=settings.lag,
         )
         result = SyncResult(run_id=None, windows=windows)
         if on_plan:
@@ -199,9 +212,14 @@ def sync(
         finally:
             result.elapsed = time.monotonic() - started
             store.finish_run(
-                result.run_id, finished_at=dt.datetime.now(UTC), windows_done=result.done,
-                windows_failed=len(result.failures), counts=result.counts, nbytes=result.nbytes,
-                statuses=result.statuses, error=result.stopped,
+                result.run_id,
+                finished_at=dt.datetime.now(UTC),
+                windows_done=result.done,
+                windows_failed=len(result.failures),
+                counts=result.counts,
+                nbytes=result.nbytes,
+                statuses=result.statuses,
+                error=result.stopped,
             )
         result.watermark = store.watermark()
     return result
@@ -247,9 +265,16 @@ def _run(
                 result.nbytes += body.nbytes
                 items, parse_item = prepare(body.content, settings.format)
                 counts = store.write_window(
-                    run_id=result.run_id, start=w.start, end=w.end, fmt=settings.format,
-                    body=body.content, sha256=body.sha256, status=body.status, incoming=items,
-                    parse=parse_item, received_at=dt.datetime.now(UTC),
+                    run_id=result.run_id,
+                    start=w.start,
+                    end=w.end,
+                    fmt=settings.format,
+                    body=body.content,
+                    sha256=body.sha256,
+                    status=body.status,
+                    incoming=items,
+                    parse=parse_item,
+                    received_at=dt.datetime.now(UTC),
                 )
             except (AuthenticationError, ForbiddenError) as exc:
                 _fail(store, result, w, exc)
@@ -266,12 +291,19 @@ def _run(
                 continue
             result.done += 1
             total = WindowCounts(
-                total.new + counts.new, total.changed + counts.changed,
-                total.unchanged + counts.unchanged, total.warnings + counts.warnings,
+                total.new + counts.new,
+                total.changed + counts.changed,
+                total.unchanged + counts.unchanged,
+                total.warnings + counts.warnings,
             )
             result.counts = total
-            log.info("window %s: %d new, %d changed, %d unchanged", w, counts.new,
-                     counts.changed, counts.unchanged)
+            log.info(
+                "window %s: %d new, %d changed, %d unchanged",
+                w,
+                counts.new,
+                counts.changed,
+                counts.unchanged,
+            )
             if on_window:
                 on_window(w, counts, len(items))
     if result.exit_code == EXIT_OK and result.failures:
@@ -288,8 +320,9 @@ def _fail(store: Store, result: SyncResult, w: Window, exc: ToeflAccessError) ->
     log.warning("window %s failed: %s", w, exc)
     result.failures.append(WindowFailure(w, str(exc), status))
     assert result.run_id is not None
-    store.record_failure(run_id=result.run_id, start=w.start, end=w.end, error=str(exc),
-                         status=status)
+    store.record_failure(
+        run_id=result.run_id, start=w.start, end=w.end, error=str(exc), status=status
+    )
 
 
 @cache
@@ -297,6 +330,8 @@ def identity_spans(layout: layouts.Layout) -> tuple[tuple[int, int], ...]:
     """Byte ranges of registration number, test date, institution and department codes."""
     return tuple(
         (f.start, f.end)
-        for f in (layout.field(n) for n in
-                  ("registration_number", "test_date", "institution_code", "department_code"))
+        for f in (
+            layout.field(n)
+            for n in ("registration_number", "test_date", "institution_code", "department_code")
+        )
     )

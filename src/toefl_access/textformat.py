@@ -8,17 +8,18 @@ and a last line without a newline are accepted. Memory does not grow with the in
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
+import struct
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
-from operator import itemgetter
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from . import layout as layouts
 from .errors import InputError, RecordError
 from .layout import Field, Layout
-from .record import Record, RecordWarning, to_band, to_date, validate
+from .record import Record, RecordWarning, Rules, to_band, to_date
 
 BOM = b"\xef\xbb\xbf"
 DETECT_LINES = 200
@@ -57,7 +58,7 @@ def _band(s: str) -> float | None:
     if not s:
         return None
     try:
-        return to_band(s) if s.isascii() else _BAD
+        return to_band(s)
     except ValueError:
         return _BAD  # type: ignore[no-any-return]
 
@@ -93,6 +94,75 @@ def format_value(f: Field, value: Any) -> str:
     return str(value)
 
 
+class _Unreadable(Exception):
+    """A field's bytes cannot be converted: the record takes the careful path."""
+
+
+class _Cache(dict[bytes, Any]):
+    """A field's wire bytes (padding included) -> its typed value, for one converter.
+
+    ScoreLink fields repeat a lot (blanks, codes, scores, dates), so most fields of most
+    records cost one dictionary lookup. The cache is bounded (cleared when full), and a
+    conversion failure is never cached: it raises :class:`_Unreadable`.
+    """
+
+    __slots__ = ("convert",)
+    LIMIT = 1 << 15
+
+    def __init__(self, convert: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, raw: bytes) -> Any:
+        value = self.convert(_decode(raw))
+        if value is _BAD:
+            raise _Unreadable
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[raw] = value
+        return value
+
+
+_LONG_TEXT = 10  # bytes: text fields this long are decoded by _texts, not cached
+_SPACE = itertools.repeat(b" ")
+
+
+def _texts(names: tuple[str, ...], parts: tuple[bytes, ...]) -> Iterator[tuple[str, str]]:
+    """``(name, text)`` for the fields that are not blank, trailing blanks removed."""
+    joined = b"\x00".join(map(bytes.rstrip, parts, _SPACE))  # (decode refuses NUL lines)
+    try:
+        texts = joined.decode("utf-8").split("\x00")
+    except UnicodeDecodeError:  # some field is not UTF-8: Latin-1 for that field alone
+        texts = joined.decode("latin-1").split("\x00")
+        texts = [t if t.isascii() else _redecode(t) for t in texts]
+    return itertools.compress(zip(names, texts, strict=True), texts)
+
+
+def _redecode(latin1: str) -> str:
+    """A field read as Latin-1, read again as UTF-8 when its bytes are valid UTF-8."""
+    try:
+        return latin1.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return latin1
+
+
+def _unpacker(fields: Iterable[Field]) -> Callable[[bytes], tuple[bytes, ...]]:
+    """A struct that cuts the given fields (in layout order) out of a line."""
+    fmt, pos = "", 0
+    for f in fields:
+        fmt += f"{f.start - 1 - pos}x{f.size}s"
+        pos = f.end
+    return struct.Struct(fmt).unpack_from
+
+
+# A compiled way to read a record: for each group of fields, (cut them out of the line,
+# convert one field's bytes or None for "decode the group with _texts", their names).
+_Plan = tuple[
+    tuple[Callable[[bytes], tuple[bytes, ...]], Callable[[bytes], Any] | None, tuple[str, ...]],
+    ...,
+]
+
+
 class Codec:
     """A layout compiled for fast parsing and rendering of fixed-length lines."""
 
@@ -102,53 +172,130 @@ class Codec:
         data = layout.data_fields
         self.names = tuple(f.name for f in data)
         self._fields = data
-        self._slice = itemgetter(*(slice(f.start - 1, f.end) for f in data))
         self._convert = tuple(CONVERTERS[f.kind] for f in data)
         self.spans = {f.name: (f.start, f.end) for f in data}
         self.date_fields = tuple(f.name for f in data if f.kind == "date")
+        self._template: dict[str, Any] = dict.fromkeys(self.names)
+        self._tails = tuple(b" " * (self.length - f.start + 1) for f in data)
+        self._starts = tuple(f.start for f in data)
+        self._cut = 0  # the last answer of _blank_from: records of a file look alike
+        self._rules = Rules(self.names, date_fields=self.date_fields)
+
+    @cached_property
+    def _plans(self) -> tuple[_Plan, ...]:
+        """How to read a record whose first k data fields may hold data, for every k.
+
+        Each record is cut into groups of fields that are converted alike, and only up
+        to the last field that is not blank (see _blank_from). Short fields (codes,
+        scores, dates, bands) repeat a lot and go through a cache; long text fields
+        (names, addresses, IDs) are mostly unique and are decoded together by _texts.
+        """
+        caches = {fn: _Cache(fn) for fn in set(self._convert)}
+        data = self._fields
+        return tuple(self._plan(data[:k], caches) for k in range(len(data) + 1))
+
+    @staticmethod
+    def _plan(fields: tuple[Field, ...], caches: dict[Callable[[str], Any], _Cache]) -> _Plan:
+        groups: dict[Callable[[str], Any] | None, list[Field]] = {}
+        for f in fields:
+            convert = CONVERTERS[f.kind]
+            long_text = convert is _text and f.size >= _LONG_TEXT
+            groups.setdefault(None if long_text else convert, []).append(f)
+        return tuple(
+            (
+                _unpacker(group),
+                caches[fn].__getitem__ if fn else None,
+                tuple(f.name for f in group),
+            )
+            for fn, group in groups.items()
+        )
+
+    def _blank_from(self, padded: bytes, hint: int) -> int:
+        """The index of the first data field from which the line is all blanks.
+
+        Fields from ``hint`` on are known to be blank. The previous record's answer is
+        tried first; otherwise a binary search (a blank tail is a suffix of spaces).
+        """
+        tails, k = self._tails, self._cut
+        if k <= hint and (k == hint or padded.endswith(tails[k])) and (
+            k == 0 or not padded.endswith(tails[k - 1])
+        ):
+            return k
+        lo, hi = 0, hint
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if padded.endswith(tails[mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+        self._cut = lo
+        return lo
 
     def decode(self, line: bytes, lineno: int = 1, *, check: bool = True) -> Record:
         """Parse one line (no line ending; shorter lines are padded) into a Record."""
-        padded = line + b" " * (self.length - len(line)) if len(line) < self.length else line
-        if padded.isascii():
-            texts = self._slice(padded.decode("ascii"))
+        n = len(line)
+        if n < self.length:
+            padded = line + b" " * (self.length - n)
+            hint = bisect.bisect_left(self._starts, n + 1) if n else 0
         else:
-            texts = tuple(map(_decode, self._slice(padded)))
-        if len(self._fields) == 1:
-            texts = (texts,)
-        values = list(map(_call, self._convert, texts))
+            padded, hint = line, len(self._fields)
+        values = self._template.copy()
         warnings: list[RecordWarning] = []
-        if _BAD in values:
-            for i, v in enumerate(values):
-                if v is _BAD:
-                    f = self._fields[i]
-                    values[i] = None
-                    warnings.append(
-                        RecordWarning(
-                            field=f.name,
-                            value=texts[i],
-                            start=f.start,
-                            end=f.end,
-                            message=f"cannot be read as a {f.kind}",
-                        )
-                    )
-        mapping = dict(zip(self.names, values, strict=True))
+        try:
+            if b"\x00" in padded:
+                raise _Unreadable
+            for unpack, get, names in self._plans[self._blank_from(padded, hint)]:
+                if get is not None:
+                    values.update(zip(names, map(get, unpack(padded)), strict=True))
+                else:
+                    values.update(_texts(names, unpack(padded)))
+        except _Unreadable:
+            values, warnings = self._careful(padded)
         if check:
-            warnings += validate(mapping, date_fields=self.date_fields, spans=self.spans)
+            broken = self._rules.check(values, spans=self.spans)
+            if broken:
+                warnings += broken
         return Record(
-            values=mapping, layout=self.layout.name, line=lineno, raw=line, warnings=warnings
+            values=values, layout=self.layout.name, line=lineno, raw=line, warnings=warnings
         )
+
+    def _careful(self, padded: bytes) -> tuple[dict[str, Any], list[RecordWarning]]:
+        """Field by field, turning what cannot be converted into None and a warning."""
+        values: dict[str, Any] = {}
+        warnings: list[RecordWarning] = []
+        for f, convert in zip(self._fields, self._convert, strict=True):
+            text = _decode(padded[f.start - 1 : f.end])
+            value = convert(text)
+            if value is _BAD:
+                value = None
+                warnings.append(
+                    RecordWarning(
+                        field=f.name,
+                        value=text.rstrip(" "),
+                        start=f.start,
+                        end=f.end,
+                        message=f"cannot be read as a {f.kind}",
+                    )
+                )
+            values[f.name] = value
+        return values, warnings
 
     def encode(self, record: Record) -> bytes:
         """Render a Record as one fixed-length line (no line ending).
 
         A field whose value is unchanged from the record's own raw line keeps its original
-        bytes (so Latin-1 names and odd spacing survive); every other field is written in
-        canonical form: scores zero-padded, bands like ``4.5``, dates ``YYYYMMDD``, text
-        left-aligned and padded with blanks.
+        bytes (so Latin-1 names, odd spacing and unreadable values survive); every other
+        field is written in canonical form: scores zero-padded, bands like ``4.5``, dates
+        ``YYYYMMDD``, text in UTF-8, left-aligned and padded with blanks.
         """
-        own = record.format == "text" and record.layout == self.layout.name and record.raw
+        own = (
+            record.format == "text"
+            and record.layout == self.layout.name
+            and 0 < len(record.raw) <= self.length
+        )
         raw = record.raw + b" " * (self.length - len(record.raw)) if own else b""
+        if own and self.decode(record.raw, check=False).values == record.values:
+            return raw  # nothing changed: the line as received (padded)
         out = bytearray()
         for f in self.layout.fields:
             original = raw[f.start - 1 : f.end] if own else b""
@@ -156,23 +303,22 @@ class Codec:
                 out += original or b" " * f.size
                 continue
             value = record.values.get(f.name)
-            if original and CONVERTERS[f.kind](_decode(original)) == value:
-                out += original
-                continue
+            if original:
+                was = CONVERTERS[f.kind](_decode(original))
+                if was == value or (was is _BAD and value is None):
+                    out += original
+                    continue
             data = format_value(f, value).encode("utf-8")
-            if len(data) > f.size:
+            if len(data) > f.size or b"\n" in data or b"\r" in data:
+                problem = "a line break" if len(data) <= f.size else f"{len(data)} bytes"
                 raise InputError(
-                    f"field {f.name} value {value!r} needs {len(data)} bytes but the layout "
-                    f"gives it {f.size} (bytes {f.span})",
+                    f"field {f.name} value {value!r} cannot be written: it has {problem}, "
+                    f"and the layout gives it {f.size} bytes ({f.span}) on one line",
                     source=self.layout.name,
                     line=record.line,
                 )
             out += data + b" " * (f.size - len(data))
         return bytes(out)
-
-
-def _call(fn: Callable[[str], Any], arg: str) -> Any:
-    return fn(arg)
 
 
 def codec(layout: Layout | str) -> Codec:
@@ -184,7 +330,7 @@ def codec(layout: Layout | str) -> Codec:
     return Codec(layout)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_codec(name: str) -> Codec:
     return Codec(layouts.builtin(name))
 
@@ -192,8 +338,8 @@ def _builtin_codec(name: str) -> Codec:
 def _lines(stream: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
     """Number the lines, dropping line endings, a BOM and blank lines."""
     for lineno, line in enumerate(stream, start=1):
-        if line.endswith(b"\n"):
-            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        if line[-1:] == b"\n":
+            line = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
         if lineno == 1 and line.startswith(BOM):
             line = line[3:]
         if b"\x00" in line:
@@ -202,7 +348,7 @@ def _lines(stream: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
                 source=source,
                 line=lineno,
             )
-        if not line.strip():
+        if not line or line.isspace():
             continue
         yield lineno, line
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,6 @@ from typing import IO, Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from .. import __version__
 from ..errors import ToeflAccessError
@@ -47,7 +45,9 @@ def main(verbose: int) -> None:
     Start with `toefl-access demo`, which needs no key and no server.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @contextmanager
@@ -68,11 +68,11 @@ def output_stream(path: str | None, binary: bool, *, bom: bool = False) -> Itera
         return
     try:
         if binary:
-            with open(path, "wb") as fh:  # noqa: PTH123
+            with open(path, "wb") as fh:
                 yield fh
         else:
             enc = "utf-8-sig" if bom else "utf-8"
-            with open(path, "w", encoding=enc, newline="") as th:  # noqa: PTH123
+            with open(path, "w", encoding=enc, newline="") as th:
                 yield th
     except OSError as exc:
         raise click.FileError(str(path), hint=exc.strerror) from None

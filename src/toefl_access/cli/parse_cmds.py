@@ -2,53 +2,81 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 from rich.console import Console
 from rich.table import Table
 
 from .. import layout as layouts
-from ..output import OUTPUTS
+from ..errors import ToeflAccessError
+from ..output import OUTPUTS, write_csv, write_text
 from ..parse import parse
-from . import err_console, main, write_records
-
-
-# -- parse and layouts --------------------------------------------------------------------
+from . import main, output_stream, write_records
 
 
 @main.command("parse")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--from", "from_", type=click.Choice(["auto", "text", "json"]), default="auto",
-              show_default=True, help="The input's wire format.")
+              show_default=True, help="The input's wire format (auto: JSON if it starts "
+              "with { or [, else fixed-length ScoreLink lines).")
 @click.option("--to", type=click.Choice(OUTPUTS), default="jsonl", show_default=True,
               help="The output format.")
-@click.option("--layout", help="A built-in layout name or a layout CSV file (default: detect).")
-@click.option("--strict", is_flag=True, help="Fail on the first warning (exit code 1).")
+@click.option("--layout", metavar="NAME|PATH",
+              help="A built-in layout (scorelink-1600, scorelink-900) or a layout CSV file "
+              "(default: 900 if every record is 900 bytes, else 1600).")
+@click.option("--strict", is_flag=True,
+              help="Fail on the first warning, naming file, line, field, bytes and value "
+              "(exit code 1).")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write here instead of standard output.")
-def parse_cmd(file: str, from_: str, to: str, layout: str | None, strict: bool, out: str | None) -> None:
+def parse_cmd(
+    file: str, from_: str, to: str, layout: str | None, strict: bool, out: str | None
+) -> None:
     """Parse a ScoreLink file or a JSON answer (FILE, or - for stdin) into typed records.
 
     Warnings (a score out of range, a wrong total, an unreadable date) stay on each record;
     --strict turns the first one into an error naming file, line, field, bytes and value.
+    CSV output opens in Excel as is: UTF-8 with a BOM, digit-only codes kept as text.
     """
     lay = layouts.load(layout) if layout else None
     records = parse(file, format=from_, layout=lay, strict=strict)
-    count = write_records(records, to, out)
-    if out not in (None, "-"):
-        err_console.print(f"{count} records written to {out}")
+    to_file = out not in (None, "-")
+    try:
+        if to == "csv":
+            with output_stream(out, binary=False, bom=True) as fh:
+                count = write_csv(records, fh, layout=lay)
+        elif to == "text":
+            with output_stream(out, binary=True) as fh:
+                count = write_text(records, fh, layout=lay)
+        else:
+            count = write_records(records, to, out)
+    except ToeflAccessError:
+        if to_file:  # a half-written file must not pass for a complete one
+            Path(str(out)).unlink(missing_ok=True)
+        raise
+    if to_file:
+        click.echo(f"{count} records written to {out}", err=True)
 
 
 @main.command("layouts")
 @click.argument("name", required=False)
 def layouts_cmd(name: str | None) -> None:
-    """List the built-in layouts, or show the field table of one (NAME or a CSV path)."""
-    console = Console()
+    """List the built-in layouts, or show the field table of one (NAME or a CSV path).
+
+    Provisional rows (no confirmed public source) are marked and shown in yellow.
+    """
+    # A pipe or a file gets the whole table, not one squeezed into 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 200)
     if not name:
         table = Table("name", "record bytes", "fields", "provisional fields", title="Layouts")
         for lay_name in layouts.BUILTIN:
             lay = layouts.builtin(lay_name)
             provisional = sum(f.provisional and f.kind != "filler" for f in lay.fields)
-            table.add_row(lay.name, str(lay.record_length), str(len(lay.data_fields)), str(provisional))
+            table.add_row(
+                lay.name, str(lay.record_length), str(len(lay.data_fields)), str(provisional)
+            )
         console.print(table)
         return
     lay = layouts.load(name)
@@ -60,5 +88,3 @@ def layouts_cmd(name: str | None) -> None:
         table.add_row(str(f.start), str(f.end), str(f.size), f.name, f.kind, f.label, source,
                       style=style)
     console.print(table)
-
-

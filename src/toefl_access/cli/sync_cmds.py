@@ -26,7 +26,11 @@ DEFAULT_DB = "sqlite:///toefl-access.db"
 DEMO_DB = "toefl-access-demo.db"
 
 db_option = click.option(
-    "--db", "db_url", envvar="TOEFL_ACCESS_DB", default=DEFAULT_DB, show_default=True,
+    "--db",
+    "db_url",
+    envvar="TOEFL_ACCESS_DB",
+    default=DEFAULT_DB,
+    show_default=True,
     help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB (env TOEFL_ACCESS_DB).",
 )
 
@@ -34,12 +38,14 @@ db_option = click.option(
 def _instant(what: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         return None if value is None else parse_instant(value, what=what)
+
     return convert
 
 
 def _duration(what: str) -> Callable[[click.Context, click.Parameter, str], dt.timedelta]:
     def convert(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
         return parse_duration(value, what=what)
+
     return convert
 
 
@@ -50,9 +56,14 @@ def progress_reporter(enabled: bool) -> Iterator[tuple[Any, Any]]:
         yield None, None
         return
     bar = Progress(
-        TextColumn("[bold]sync"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
-        TextColumn("{task.fields[records]} records"), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("[bold]sync"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("windows"),
+        TextColumn("{task.fields[records]} records"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
     )
     task = bar.add_task("sync", total=None, records=0)
     seen = [0]
@@ -71,17 +82,31 @@ def progress_reporter(enabled: bool) -> Iterator[tuple[Any, Any]]:
 def print_summary(result: SyncResult, console: Console) -> None:
     """The closing table of a run: new, changed, unchanged, warnings, failed windows."""
     if not result.windows:
-        console.print("Nothing to do: the database is up to date "
-                      f"(watermark {_when(result.watermark)}).")
+        console.print(
+            f"Nothing to do: the database is up to date (watermark {_when(result.watermark)})."
+        )
         return
     table = Table(title=f"Sync run {result.run_id}", show_header=True)
-    for column in ("windows", "new", "changed", "unchanged", "warnings", "failed windows",
-                   "MB", "seconds"):
+    for column in (
+        "windows",
+        "new",
+        "changed",
+        "unchanged",
+        "warnings",
+        "failed windows",
+        "MB",
+        "seconds",
+    ):
         table.add_column(column, justify="right")
     c = result.counts
     table.add_row(
-        f"{result.done}/{len(result.windows)}", str(c.new), str(c.changed), str(c.unchanged),
-        str(c.warnings), str(len(result.failures)), f"{result.nbytes / 1e6:.1f}",
+        f"{result.done}/{len(result.windows)}",
+        str(c.new),
+        str(c.changed),
+        str(c.unchanged),
+        str(c.warnings),
+        str(len(result.failures)),
+        f"{result.nbytes / 1e6:.1f}",
         f"{result.elapsed:.1f}",
     )
     console.print(table)
@@ -97,26 +122,65 @@ def _when(value: dt.datetime | None) -> str:
 
 
 @main.command("sync")
-@click.option("--since", callback=_instant("--since"),
-              help="Start of the first window (required on an empty database).")
-@click.option("--until", callback=_instant("--until"),
-              help="End of a backfill (default: now minus --lag).")
-@click.option("--window", default="1d", show_default=True, callback=_duration("--window"),
-              help="Size of each UTC window.")
-@click.option("--lookback", default="3d", show_default=True, callback=_duration("--lookback"),
-              help="Overlap re-read before the watermark, for late reports.")
-@click.option("--lag", default="5m", show_default=True, callback=_duration("--lag"),
-              help="Safety distance from now for the last window's end.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="Windows fetched at the same time (writes stay serialized).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Ask the API for fixed-length records or JSON.")
+@click.option(
+    "--since",
+    callback=_instant("--since"),
+    help="Start of the first window (required on an empty database).",
+)
+@click.option(
+    "--until", callback=_instant("--until"), help="End of a backfill (default: now minus --lag)."
+)
+@click.option(
+    "--window",
+    default="1d",
+    show_default=True,
+    callback=_duration("--window"),
+    help="Size of each UTC window.",
+)
+@click.option(
+    "--lookback",
+    default="3d",
+    show_default=True,
+    callback=_duration("--lookback"),
+    help="Overlap re-read before the watermark, for late reports.",
+)
+@click.option(
+    "--lag",
+    default="5m",
+    show_default=True,
+    callback=_duration("--lag"),
+    help="Safety distance from now for the last window's end.",
+)
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Windows fetched at the same time (writes stay serialized).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Ask the API for fixed-length records or JSON.",
+)
 @click.option("--wait", is_flag=True, help="Wait for another running sync instead of exiting.")
 @click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint.")
 @db_option
-def sync_cmd(since: dt.datetime | None, until: dt.datetime | None, window: dt.timedelta,
-             lookback: dt.timedelta, lag: dt.timedelta, concurrency: int, fmt: str, wait: bool,
-             sandbox: bool, db_url: str) -> None:
+def sync_cmd(
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    window: dt.timedelta,
+    lookback: dt.timedelta,
+    lag: dt.timedelta,
+    concurrency: int,
+    fmt: str,
+    wait: bool,
+    sandbox: bool,
+    db_url: str,
+) -> None:
     """Fetch every score report released since the watermark into the database.
 
     Run it from cron or a systemd timer. Exit codes: 0 all windows done, 1 some windows
@@ -124,15 +188,24 @@ def sync_cmd(since: dt.datetime | None, until: dt.datetime | None, window: dt.ti
     """
     from .api_cmds import make_client
 
-    settings = SyncSettings(since=since, until=until, window=window, lookback=lookback, lag=lag,
-                            concurrency=concurrency, format=fmt, wait=wait)
+    settings = SyncSettings(
+        since=since,
+        until=until,
+        window=window,
+        lookback=lookback,
+        lag=lag,
+        concurrency=concurrency,
+        format=fmt,
+        wait=wait,
+    )
     with make_client(sandbox=sandbox) as client, open_store(db_url) as store:
         result = run_sync(client, store, settings)
     sys.exit(result.exit_code)
 
 
-def run_sync(client: Any, store: Store, settings: SyncSettings,
-             now: dt.datetime | None = None) -> SyncResult:
+def run_sync(
+    client: Any, store: Store, settings: SyncSettings, now: dt.datetime | None = None
+) -> SyncResult:
     """Sync with a progress bar on a terminal, then print the summary and any key advice."""
     console = Console()
     with progress_reporter(sys.stderr.isatty()) as (on_plan, on_window):
@@ -143,8 +216,7 @@ def run_sync(client: Any, store: Store, settings: SyncSettings,
     elif result.exit_code == 3:
         click.echo(f"Error: the API could not be reached: {result.stopped}", err=True)
     elif result.exit_code != EXIT_OK:
-        click.echo(f"{len(result.failures)} window(s) failed; the next run retries them.",
-                   err=True)
+        click.echo(f"{len(result.failures)} window(s) failed; the next run retries them.", err=True)
     return result
 
 
@@ -158,12 +230,15 @@ def status_cmd(runs: int, db_url: str) -> None:
     console = Console()
     now = dt.datetime.now(UTC)
     console.print(f"Database: {st.url} ({st.backend}, schema {st.revision})")
-    console.print(f"Reports: {st.reports}   revisions: {st.revisions}   "
-                  f"archived answers: {st.archived_responses}")
+    console.print(
+        f"Reports: {st.reports}   revisions: {st.revisions}   "
+        f"archived answers: {st.archived_responses}"
+    )
     console.print(f"Watermark: {_when(st.watermark)}")
     if st.last_new_report is not None:
-        console.print(f"Last new report: {_when(st.last_new_report)} "
-                      f"({_ago(now - st.last_new_report)} ago)")
+        console.print(
+            f"Last new report: {_when(st.last_new_report)} ({_ago(now - st.last_new_report)} ago)"
+        )
     else:
         console.print("Last new report: none yet")
     if st.lock is not None:
@@ -181,13 +256,25 @@ def status_cmd(runs: int, db_url: str) -> None:
     for d in st.by_department:
         departments.add_row(d.institution_code or "", d.department_code or "", str(d.reports))
     console.print(scales, departments)
-    table = Table("run", "started (UTC)", "windows done", "failed", "new", "changed", "unchanged",
-                  "warnings", "error", title="Recent runs")
+    table = Table(
+        "run",
+        "started (UTC)",
+        "windows done",
+        "failed",
+        "new",
+        "changed",
+        "unchanged",
+        "warnings",
+        "error",
+        title="Recent runs",
+    )
     for r in st.runs:
         c = r.counts
         table.add_row(
-            str(r.id), f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-            str(r.windows_done or 0), str(r.windows_failed or 0),
+            str(r.id),
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            str(r.windows_done or 0),
+            str(r.windows_failed or 0),
             *(str(getattr(c, k)) if c else "" for k in ("new", "changed", "unchanged", "warnings")),
             (r.error or "")[:80] if r.finished_at else "[yellow]running or interrupted[/yellow]",
         )
@@ -220,8 +307,9 @@ def db_upgrade_cmd(db_url: str) -> None:
 @main.command("demo")
 @click.option("--days", default=60, show_default=True, help="How many days to sync.")
 @click.option("--per-day", default=40, show_default=True, help="Reports the mock releases a day.")
-@click.option("--db", "db_path", default=DEMO_DB, show_default=True,
-              help="The SQLite file the demo writes.")
+@click.option(
+    "--db", "db_path", default=DEMO_DB, show_default=True, help="The SQLite file the demo writes."
+)
 def demo_cmd(days: int, per_day: int, db_path: str) -> None:
     """Sync the last 60 days from a local mock API into a SQLite file: no key, no network.
 
@@ -238,14 +326,15 @@ def demo_cmd(days: int, per_day: int, db_path: str) -> None:
     with serve(api) as base_url:
         console.print(f"Mock TOEFL Access API running at {base_url}")
         settings = SyncSettings(since=now - dt.timedelta(days=days), concurrency=4)
-        with Client(authcode=DEMO_AUTHCODE, base_url=base_url) as client, \
-                open_store(url) as store:
+        with Client(authcode=DEMO_AUTHCODE, base_url=base_url) as client, open_store(url) as store:
             result = run_sync(client, store, settings, now=now)
     console.print(f"Done in {time.monotonic() - started:.1f} s. The database is {db_path}.")
     db = f"--db sqlite:///{db_path}"
     console.print("Try next:")
     console.print(f"  toefl-access status {db}")
-    console.print(f"  sqlite3 {db_path} 'select last_name, total, ibt26_total from score_reports limit 5'")
+    console.print(
+        f"  sqlite3 {db_path} 'select last_name, total, ibt26_total from score_reports limit 5'"
+    )
     console.print("  toefl-access demo            (again: nothing new is written)")
     console.print("  toefl-access mock-server     (then point TOEFL_ACCESS_BASE_URL at it)")
     sys.exit(result.exit_code)

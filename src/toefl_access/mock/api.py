@@ -42,11 +42,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import KeyFormatError, UsageError
-from ..record import Record
 from . import population
 from .draws import Draws
 from .faults import Fault, parse_fault
-from .wire import json_object, text_line
+from .wire import json_pieces, text_pieces
 
 if TYPE_CHECKING:
     import httpx
@@ -60,7 +59,8 @@ SCORES_PATH = "/scores"
 SANDBOX_PATH = "/scores/sample-data"
 TYPES = ("TOEFL",)
 REPORTBY = ("scorelinkbyreportdate",)
-CHUNK = 64 * 1024
+#: About how many body bytes go out at a time.
+CHUNK = 256 * 1024
 _API_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
@@ -346,17 +346,17 @@ class MockApi:
         end = end if sandbox else min(end, self.now())
         seed, per_day = self.seed, self.per_day
 
-        def records() -> Iterator[Record]:
+        def reports() -> Iterator[population.Report]:
             if sandbox:
-                return iter(population.sample_records())
+                return iter(population.sample_reports())
             if start >= end:
                 return iter(())
-            return population.released(start, end, seed=seed, per_day=per_day)
+            return population.reports(start, end, seed=seed, per_day=per_day)
 
         cut: _Cut | None = None
         if plan.body is not None:
             if sandbox:
-                n = len(population.sample_records())
+                n = len(population.sample_reports())
             else:
                 n = population.count(start, end, seed=seed, per_day=per_day) if start < end else 0
             if n:
@@ -370,7 +370,7 @@ class MockApi:
         if plan.stall:
             fault = f"{fault}+slow" if fault else "slow"
         content_type = _JSON if fmt == "json" else _TEXT
-        body = _json_body(records(), cut) if fmt == "json" else _text_body(records(), cut)
+        body = _json_body(reports(), cut) if fmt == "json" else _text_body(reports(), cut)
         return Answer(200, {"content-type": content_type}, body, stall=plan.stall, fault=fault)
 
 
@@ -392,50 +392,53 @@ def _instant(text: str) -> dt.datetime | None:
         return None
 
 
-def _cut_piece(piece: bytes, skip: int, fraction: float) -> bytes:
-    """The part of ``piece`` sent before a cut inside its record (after ``skip`` bytes)."""
-    size = len(piece) - skip
-    return piece[: skip + min(size - 1, max(1, int(size * fraction)))]
+def _cut_piece(piece: bytes, fraction: float) -> bytes:
+    """The part of ``piece`` (one record) sent before a cut inside it."""
+    return piece[: min(len(piece) - 1, max(1, int(len(piece) * fraction)))]
 
 
-def _text_body(records: Iterator[Record], cut: _Cut | None) -> Iterator[bytes]:
-    buf = bytearray()
+def _text_body(reports: Iterator[population.Report], cut: _Cut | None) -> Iterator[bytes]:
+    return _body(reports, cut, text_pieces, CHUNK // 1601)
+
+
+def _json_body(reports: Iterator[population.Report], cut: _Cut | None) -> Iterator[bytes]:
+    return _body(reports, cut, json_pieces, CHUNK // 1100, head=b'{"data":[', sep=b",",
+                 foot=b"]}")  # fmt: skip
+
+
+def _body(
+    reports: Iterator[population.Report],
+    cut: _Cut | None,
+    pieces: Callable[[population.Report], tuple[bytes, ...]],
+    per_chunk: int,
+    *,
+    head: bytes = b"",
+    sep: bytes = b"",
+    foot: bytes = b"",
+) -> Iterator[bytes]:
+    """The body: ``head``, the reports' ``pieces`` (``sep`` between two), ``foot``; joined
+    ``per_chunk`` reports at a time. A ``cut`` ends it inside one report."""
+    out = [head]
     sent = 0
-    for index, record in enumerate(records):
-        piece = text_line(record) + b"\n"
-        if cut is not None and index == cut.index:
-            buf += _cut_piece(piece, 0, cut.fraction)
-            yield from _finish_cut(buf, sent, cut)
+    cut_at = -1 if cut is None else cut.index
+    for index, report in enumerate(reports):
+        if index and sep:
+            out.append(sep)
+        if index == cut_at:
+            assert cut is not None
+            out.append(_cut_piece(b"".join(pieces(report)), cut.fraction))
+            chunk = b"".join(out)
+            yield chunk
+            if cut.how != "short":
+                raise ConnectionDropped(cut.how, sent + len(chunk))
             return
-        buf += piece
-        if len(buf) >= CHUNK:
-            sent += len(buf)
-            yield bytes(buf)
-            buf.clear()
-    if buf:
-        yield bytes(buf)
-
-
-def _json_body(records: Iterator[Record], cut: _Cut | None) -> Iterator[bytes]:
-    buf = bytearray(b'{"data":[')
-    sent = 0
-    for index, record in enumerate(records):
-        sep = b"," if index else b""
-        piece = sep + json_object(record)
-        if cut is not None and index == cut.index:
-            buf += _cut_piece(piece, len(sep), cut.fraction)
-            yield from _finish_cut(buf, sent, cut)
-            return
-        buf += piece
-        if len(buf) >= CHUNK:
-            sent += len(buf)
-            yield bytes(buf)
-            buf.clear()
-    buf += b"]}"
-    yield bytes(buf)
-
-
-def _finish_cut(buf: bytearray, sent: int, cut: _Cut) -> Iterator[bytes]:
-    yield bytes(buf)
-    if cut.how != "short":
-        raise ConnectionDropped(cut.how, sent + len(buf))
+        out += pieces(report)
+        if index % per_chunk == per_chunk - 1:
+            chunk = b"".join(out)
+            sent += len(chunk)
+            yield chunk
+            out.clear()
+    out.append(foot)
+    chunk = b"".join(out)
+    if chunk:
+        yield chunk

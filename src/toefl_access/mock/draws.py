@@ -28,9 +28,10 @@ _NORMAL = tuple(NormalDist().inv_cdf((i + 0.5) / 1024) for i in range(1024))
 class Draws:
     """Random numbers derived from ``key`` alone."""
 
-    __slots__ = ("_block", "_buffer", "_key")
+    __slots__ = ("_block", "_buffer", "_key", "key")
 
     def __init__(self, key: str) -> None:
+        self.key = key
         self._key = key.encode("utf-8")
         self._block = 0
         self._buffer: list[int] = []

@@ -1,0 +1,16 @@
+"""The store contract, implemented once: :class:`Store`; the backends add their bulk paths
+and their lock."""
+
+from __future__ import annotations
+
+from .reading import StoreReader
+from .writing import WindowWriter
+
+
+class Store(WindowWriter, StoreReader):
+    """A score-report database (SQLite or PostgreSQL). Open it with :func:`open_store`.
+
+    Every method translates database errors into :class:`~toefl_access.errors.StoreError`
+    (whose message names the database, with any password masked, and what to do). Writers
+    hold :meth:`sync_lock`; readers (``status``, ``reports``) never wait for a writer.
+    """

@@ -1,0 +1,1 @@
+"""The migration scripts, oldest first (Alembic ignores this file)."""

@@ -1,0 +1,161 @@
+"""Reading a store: current reports, revisions, archived bodies and the status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from ..record import SECTIONS
+from . import schema as s
+from .core import StoreCore, _current_revision, merge
+from .structs import DepartmentCount, FailedWindow, RunSummary, StoreStatus, WindowCounts
+
+
+class StoreReader(StoreCore):
+    """The read side of a store."""
+
+    def reports(self) -> Iterator[dict[str, Any]]:
+        """Every current report as a dict of its columns (typed; JSON columns decoded)."""
+        t = s.score_reports
+        with self._guard("reading the reports"), self._read() as conn:
+            result = conn.execution_options(yield_per=2000).execute(sa.select(t).order_by(t.c.id))
+            for row in result:
+                d = dict(row._mapping)
+                d["extra"] = msgspec.json.decode(d["extra"]) if d["extra"] else {}
+                d["warnings"] = msgspec.json.decode(d["warnings"]) if d["warnings"] else []
+                yield d
+
+    def revisions(self, report_key: str) -> list[dict[str, Any]]:
+        """Every revision of one report, oldest first, each with its content (``raw``,
+        ``layout``, ``format``, ``fields`` (typed values), ``extra``, ``warnings``)."""
+        t, r = s.score_reports, s.report_revisions
+        with self._guard("reading revisions"), self._read() as conn:
+            rows = conn.execute(
+                sa.select(r).where(r.c.report_key == report_key).order_by(r.c.revision)
+            ).all()
+            current = conn.execute(sa.select(t).where(t.c.report_key == report_key)).first()
+        out = []
+        for row in rows:
+            d = dict(row._mapping)
+            if d["raw"] is None and current is not None:  # the current revision
+                cur = current._mapping
+                d.update(raw=cur["raw"], layout=cur["layout"], format=cur["format"],
+                         extra=cur["extra"], warnings=cur["warnings"])
+                fields = {n: cur[n] for n in s.FIELDS if cur[n] is not None}
+            else:
+                fields = _typed(msgspec.json.decode(d["fields"] or "{}"))
+            d["fields"] = fields
+            d["extra"] = msgspec.json.decode(d["extra"]) if d["extra"] else {}
+            d["warnings"] = msgspec.json.decode(d["warnings"]) if d["warnings"] else []
+            out.append(d)
+        return out
+
+    def archived_body(self, archive_id: int) -> bytes:
+        """The decompressed body of an archive row (following a de-duplicated row)."""
+        a = s.response_archive
+        with self._guard("reading the archive"), self._read() as conn:
+            sha, body = conn.execute(
+                sa.select(a.c.sha256, a.c.body).where(a.c.id == archive_id)
+            ).one()
+            if body is None:
+                body = conn.execute(
+                    sa.select(a.c.body).where(a.c.sha256 == sha, a.c.body.is_not(None)).limit(1)
+                ).scalar_one()
+        return zlib.decompress(body)
+
+    def status(self, *, runs: int = 10) -> StoreStatus:
+        """The watermark, gaps, the last ``runs`` runs, counts by scale and by department."""
+        t = s.score_reports
+        c = t.c
+        old = sa.or_(*(c[n].is_not(None) for n in (*SECTIONS, "total")))
+        new = sa.or_(*(c[f"ibt26_{n}"].is_not(None) for n in (*SECTIONS, "total")))
+        scale = sa.case(
+            (sa.and_(old, new), "both"), (old, "0-120"), (new, "1-6"), else_="none"
+        ).label("scale")
+        with self._guard("reading the status"), self._read() as conn:
+            revision = _current_revision(conn)
+            count = sa.func.count()
+            reports, last_new = conn.execute(sa.select(count, sa.func.max(c.first_seen))).one()
+            by_scale = dict.fromkeys(("0-120", "1-6", "both", "none"), 0)
+            for name, n in conn.execute(sa.select(scale, count).group_by(scale)):
+                by_scale[name] = n
+            departments = [
+                DepartmentCount(inst, dept, n)
+                for inst, dept, n in conn.execute(
+                    sa.select(c.institution_code, c.department_code, count)
+                    .group_by(c.institution_code, c.department_code)
+                    .order_by(count.desc(), c.institution_code, c.department_code)
+                )
+            ]
+            n_revisions, n_archive = (
+                conn.execute(sa.select(count).select_from(t)).scalar_one()
+                for t in (s.report_revisions, s.response_archive)
+            )
+            ledger = self._runs(conn, runs)
+            wc = s.window_coverage.c
+            cov = merge([(a, b) for a, b in conn.execute(sa.select(wc.window_start,
+                                                                    wc.window_end))])
+        return StoreStatus(
+            url=self.url,
+            backend=self.backend,
+            revision=revision,
+            reports=reports,
+            revisions=n_revisions,
+            archived_responses=n_archive,
+            watermark=cov[0][1] if cov else None,
+            coverage=cov,
+            gaps=[(a[1], b[0]) for a, b in itertools.pairwise(cov)],
+            last_new_report=last_new,
+            by_scale=by_scale,
+            by_department=departments,
+            runs=ledger,
+            lock=self.lock_holder(),
+        )
+
+    def _runs(self, conn: sa.Connection, limit: int) -> list[RunSummary]:
+        r = s.sync_runs
+        rows = conn.execute(sa.select(r).order_by(r.c.id.desc()).limit(limit)).all()
+        out: list[RunSummary] = []
+        for row in rows:
+            m = row._mapping
+            done = m["finished_at"] is not None
+            out.append(
+                RunSummary(
+                    id=m["id"], started_at=m["started_at"], finished_at=m["finished_at"],
+                    pid=m["pid"], params=msgspec.json.decode(m["params"]),
+                    windows_planned=m["windows_planned"], windows_done=m["windows_done"],
+                    windows_failed=m["windows_failed"],
+                    statuses={int(k): v for k, v in msgspec.json.decode(m["statuses"]).items()}
+                    if m["statuses"] else {},
+                    counts=WindowCounts(m["new_reports"], m["changed_reports"],
+                                        m["unchanged_reports"], m["warnings"]) if done else None,
+                    nbytes=m["bytes_received"], duration_s=m["duration_s"], error=m["error"],
+                )
+            )
+        if out:
+            f = s.window_failures
+            by_id = {run.id: run for run in out}
+            for row in conn.execute(
+                sa.select(f).where(f.c.run_id.in_(list(by_id))).order_by(f.c.id)
+            ):
+                m = row._mapping
+                by_id[m["run_id"]].failures.append(
+                    FailedWindow(m["window_start"], m["window_end"], m["status"], m["error"],
+                                 m["failed_at"])
+                )
+        return out
+
+
+def _typed(fields: dict[str, Any]) -> dict[str, Any]:
+    """Revision values decoded from JSON, with dates as dates again."""
+    for name in s.DATE_FIELDS:
+        v = fields.get(name)
+        if isinstance(v, str):
+            fields[name] = dt.date.fromisoformat(v)
+    return fields

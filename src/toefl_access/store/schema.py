@@ -1,0 +1,226 @@
+"""The database schema, as SQLAlchemy Core tables (the newest revision).
+
+The tables are created and changed only by the migrations in ``migrations/versions``; this
+module describes the result, for queries. A test compares the two after ``upgrade``.
+
+==================== ==========================================================================
+table                what it holds
+==================== ==========================================================================
+``score_reports``    the current version of every report, one row per identity
+                     (``registration_number + test_date + institution_code +
+                     department_code``, kept as ``report_key``): a typed column for every data
+                     field of both built-in layouts, the raw line, its content hash, first and
+                     last seen, and the number of revisions
+``report_revisions`` every distinct version of a report ever received, with the run, window
+                     and archived response (and line) that brought it. Its content columns
+                     (``raw``, ``layout``, ``format``, ``fields``, ``extra``, ``warnings``)
+                     are NULL on the current revision, whose content is the
+                     ``score_reports`` row, and are filled when a newer one replaces it:
+                     each content is stored once (:meth:`Store.revisions` joins them)
+``response_archive`` every API answer body, zlib-compressed, with its SHA-256 and window, so a
+                     layout correction can re-parse everything without calling the API
+``sync_runs``        the run ledger
+``window_coverage``  the UTC intervals ``[window_start, window_end)`` written completely
+``window_failures``  the windows that failed, per run
+``sync_locks``       who holds the sync lock (SQLite's lock itself; informative on PostgreSQL)
+==================== ==========================================================================
+
+All instants are UTC. SQLite stores them as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (which sorts
+correctly), PostgreSQL as ``timestamptz``; :class:`UTCDateTime` returns aware datetimes on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from .. import layout as layouts
+
+#: The newest migration revision; ``open_store`` upgrades any older database to it.
+HEAD = "0002"
+#: The name of Alembic's version table (not ``alembic_version``, so that a PostgreSQL
+#: database shared with another Alembic-managed application does not clash).
+VERSION_TABLE = "toefl_access_schema_version"
+
+#: The text layout of instants in SQLite (SQLAlchemy's own storage format for DATETIME).
+SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """An instant: aware UTC datetimes in and out (naive input is taken as UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = to_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # a value written by hand in another format
+            value = dt.datetime.fromisoformat(value)
+        return to_utc(value)
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _sql_type(kind: str) -> sa.types.TypeEngine[Any]:
+    if kind == "score":
+        return sa.Integer()
+    if kind == "band":
+        return sa.Float()
+    if kind == "date":
+        return sa.Date()
+    return sa.Text()
+
+
+def field_kinds() -> dict[str, str]:
+    """Every data field of the built-in layouts (current first, then legacy-only) by kind."""
+    kinds: dict[str, str] = {}
+    for name in (layouts.CURRENT, layouts.LEGACY):
+        for f in layouts.builtin(name).data_fields:
+            kinds.setdefault(f.name, f.kind)
+    return kinds
+
+
+FIELD_KINDS = field_kinds()
+FIELDS = tuple(FIELD_KINDS)
+DATE_FIELDS = tuple(n for n, k in FIELD_KINDS.items() if k == "date")
+#: Per-report bookkeeping columns of ``score_reports`` (after the typed fields).
+REPORT_META = (
+    "raw", "layout", "format", "extra", "warnings", "content_hash",
+    "first_seen", "last_seen", "revisions",
+)  # fmt: skip
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+score_reports = sa.Table(
+    "score_reports",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("report_key", sa.Text, nullable=False, unique=True),
+    *(sa.Column(name, _sql_type(kind)) for name, kind in FIELD_KINDS.items()),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("layout", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("extra", sa.Text),
+    sa.Column("warnings", sa.Text),
+    sa.Column("content_hash", sa.LargeBinary, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("revisions", sa.Integer, nullable=False),
+    sa.Index("ix_score_reports_first_seen", "first_seen"),
+    sa.Index("ix_score_reports_department", "institution_code", "department_code"),
+    sa.Index("ix_score_reports_registration_number", "registration_number"),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("windows_planned", sa.Integer),
+    sa.Column("windows_done", sa.Integer),
+    sa.Column("windows_failed", sa.Integer),
+    sa.Column("statuses", sa.Text),
+    sa.Column("new_reports", sa.Integer),
+    sa.Column("changed_reports", sa.Integer),
+    sa.Column("unchanged_reports", sa.Integer),
+    sa.Column("warnings", sa.Integer),
+    sa.Column("bytes_received", sa.BigInteger),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("pid", sa.Integer),
+)
+
+response_archive = sa.Table(
+    "response_archive",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sync_runs.id"), nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("compression", sa.Text, nullable=False),
+    # NULL when an identical body (same sha256) is already archived in another row.
+    sa.Column("body", sa.LargeBinary),
+    sa.Column("records", sa.Integer),
+    sa.Index("ix_response_archive_sha256", "sha256"),
+)
+
+# No foreign keys on report_revisions (one row per report written): the write path keeps it
+# consistent under the sync lock in one transaction, and on PostgreSQL three FK checks per
+# row cost more than the row itself.
+report_revisions = sa.Table(
+    "report_revisions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("report_key", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.LargeBinary, nullable=False),
+    # Content (raw .. warnings) is NULL on the current revision: the score_reports row holds
+    # it, so every distinct content is stored once. It is moved here when superseded.
+    sa.Column("raw", sa.LargeBinary),
+    sa.Column("layout", sa.Text),
+    sa.Column("format", sa.Text),
+    sa.Column("fields", sa.Text),
+    sa.Column("extra", sa.Text),
+    sa.Column("warnings", sa.Text),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("archive_id", sa.BigInteger),
+    sa.Column("line", sa.Integer),
+    sa.UniqueConstraint("report_key", "revision", name="uq_report_revisions_key_revision"),
+)
+
+window_coverage = sa.Table(
+    "window_coverage",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sync_runs.id"), nullable=False),
+    sa.Column("completed_at", UTCDateTime, nullable=False),
+)
+
+window_failures = sa.Table(
+    "window_failures",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sync_runs.id"), nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("failed_at", UTCDateTime, nullable=False),
+)
+
+sync_locks = sa.Table(
+    "sync_locks",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("heartbeat", UTCDateTime, nullable=False),
+)

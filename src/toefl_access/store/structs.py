@@ -1,0 +1,141 @@
+"""The values the store takes and gives: what comes in, what a write did, what is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from ..record import Record
+
+
+class Incoming(msgspec.Struct, frozen=True):
+    """One record of an answer, before parsing: its report key, content digest and bytes.
+
+    ``digest`` identifies the content (``blake2b(raw, digest_size=16)``); an unchanged
+    resend is recognised by key and digest alone, without parsing. ``line`` is the record's
+    1-based line (text) or item number (JSON) in the answer body.
+    """
+
+    key: str
+    digest: bytes
+    raw: bytes
+    line: int
+
+
+class WindowCounts(msgspec.Struct):
+    """What a write did: reports ``new``, ``changed`` (a new revision) or ``unchanged``
+    (only ``last_seen`` moved), and how many of the new or changed ones carry warnings."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    warnings: int = 0
+
+    def __add__(self, other: WindowCounts) -> WindowCounts:
+        return WindowCounts(
+            self.new + other.new,
+            self.changed + other.changed,
+            self.unchanged + other.unchanged,
+            self.warnings + other.warnings,
+        )
+
+
+class FailedWindow(msgspec.Struct, frozen=True):
+    start: dt.datetime
+    end: dt.datetime
+    status: int | None
+    error: str
+    failed_at: dt.datetime
+
+
+class RunSummary(msgspec.Struct):
+    """One row of the run ledger. ``finished_at`` is None for a run still going or killed."""
+
+    id: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    pid: int | None
+    params: dict[str, Any]
+    windows_planned: int | None
+    windows_done: int | None
+    windows_failed: int | None
+    statuses: dict[int, int]
+    counts: WindowCounts | None
+    nbytes: int | None
+    duration_s: float | None
+    error: str | None
+    failures: list[FailedWindow] = msgspec.field(default_factory=list)
+
+
+class LockHolder(msgspec.Struct, frozen=True):
+    """Who holds the sync lock."""
+
+    pid: int
+    host: str
+    since: dt.datetime
+    heartbeat: dt.datetime
+
+    def describe(self) -> str:
+        import socket
+
+        where = "" if self.host == socket.gethostname() else f" on {self.host}"
+        return f"pid {self.pid}{where} since {self.since:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class DepartmentCount(msgspec.Struct, frozen=True):
+    institution_code: str | None
+    department_code: str | None
+    reports: int
+
+
+class StoreStatus(msgspec.Struct):
+    """What :meth:`Store.status` reports. ``url`` has any password masked.
+
+    ``by_scale`` always holds the four keys ``0-120``, ``1-6``, ``both`` and ``none``;
+    ``gaps`` are the holes between covered intervals; ``runs`` are the newest first.
+    """
+
+    url: str
+    backend: str
+    revision: str
+    reports: int
+    revisions: int
+    archived_responses: int
+    watermark: dt.datetime | None
+    coverage: list[tuple[dt.datetime, dt.datetime]]
+    gaps: list[tuple[dt.datetime, dt.datetime]]
+    last_new_report: dt.datetime | None
+    by_scale: dict[str, int]
+    by_department: list[DepartmentCount]
+    runs: list[RunSummary]
+    lock: LockHolder | None
+
+
+def report_key(
+    registration_number: str | None,
+    test_date: dt.date | None,
+    institution_code: str | None,
+    department_code: str | None,
+) -> str:
+    """A report's identity as one text: ``REG|YYYY-MM-DD|INST|DEPT`` (a missing part is empty)."""
+    return (
+        f"{registration_number or ''}|{test_date.isoformat() if test_date else ''}"
+        f"|{institution_code or ''}|{department_code or ''}"
+    )
+
+
+def digest(raw: bytes) -> bytes:
+    """The content digest the store compares: BLAKE2b, 16 bytes."""
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def incoming_from_records(records: Iterable[Record]) -> list[Incoming]:
+    """Store input from parsed records (key from ``record.identity``, digest of ``raw``)."""
+    return [
+        Incoming(key=report_key(*r.identity), digest=digest(r.raw), raw=r.raw, line=r.line)
+        for r in records
+    ]
