@@ -3,11 +3,13 @@ and their lock."""
 
 from __future__ import annotations
 
+from .exporting import ExportReader
+from .history import HistoryKeeper
 from .reading import StoreReader
 from .writing import WindowWriter
 
 
-class Store(WindowWriter, StoreReader):
+class Store(WindowWriter, StoreReader, ExportReader, HistoryKeeper):
     """A score-report database (SQLite or PostgreSQL). Open it with :func:`open_store`.
 
     Every method translates database errors into :class:`~toefl_access.errors.StoreError`

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Dialect
 from .. import layout as layouts
 
 #: The newest migration revision; ``open_store`` upgrades any older database to it.
-HEAD = "0002"
+HEAD = "0003"
 #: The name of Alembic's version table (not ``alembic_version``, so that a PostgreSQL
 #: database shared with another Alembic-managed application does not clash).
 VERSION_TABLE = "toefl_access_schema_version"
@@ -120,6 +120,8 @@ score_reports = sa.Table(
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("revisions", sa.Integer, nullable=False),
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.Column("cancel_reason", sa.Text),
     sa.Index("ix_score_reports_first_seen", "first_seen"),
     sa.Index("ix_score_reports_department", "institution_code", "department_code"),
     sa.Index("ix_score_reports_registration_number", "registration_number"),
@@ -223,4 +225,40 @@ sync_locks = sa.Table(
     sa.Column("host", sa.Text, nullable=False),
     sa.Column("since", UTCDateTime, nullable=False),
     sa.Column("heartbeat", UTCDateTime, nullable=False),
+)
+
+# Cancellations come by e-mail and in the TOEFL Access web UI, not through the feed: a person
+# records them here. The report row is marked (cancelled_at), never deleted.
+cancellations = sa.Table(
+    "cancellations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("report_key", sa.Text, nullable=False),
+    sa.Column("registration_number", sa.Text, nullable=False),
+    sa.Column("test_date", sa.Date, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("cancelled_at", UTCDateTime, nullable=False),
+    sa.Index("ix_cancellations_report_key", "report_key"),
+)
+
+# Where each named delta export (``export --since-last NAME``) got to: the highest revision
+# and cancellation ids it included. Moved only after the file is completely written.
+export_bookmarks = sa.Table(
+    "export_bookmarks",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("revision_id", sa.BigInteger, nullable=False),
+    sa.Column("cancellation_id", sa.Integer, nullable=False),
+    sa.Column("exported_at", UTCDateTime, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("target", sa.Text),
+)
+
+# Store-wide settings, e.g. the key of the keyed hash of ID numbers (``sensitive = hash``).
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
