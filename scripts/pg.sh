@@ -4,7 +4,8 @@
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 
 _pg_as() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From / so that the postgres user is not refused the caller's (private) folder.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_start() {
@@ -17,7 +18,7 @@ pg_start() {
     "-p ${PG_PORT} -k ${PG_DIR} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
     start >/dev/null
   export TOEFL_ACCESS_TEST_PG_URL="postgresql://postgres@127.0.0.1:${PG_PORT}/postgres"
-  export PG_DIR PG_PORT
+  export PG_DIR PG_PORT PG_BIN
 }
 
 pg_stop() {

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -17,10 +17,12 @@ from rich.table import Table
 
 from ..dates import UTC, api_format, parse_duration, parse_instant
 from ..errors import KEY_ADVICE
-from ..store import Store, open_store
-from ..sync import EXIT_OK, SyncResult, SyncSettings, sync
 from ..windows import Window
 from . import main
+
+if TYPE_CHECKING:  # the store and sync (SQLAlchemy) load only for the commands that use them
+    from ..store import Store
+    from ..sync import SyncResult, SyncSettings
 
 DEFAULT_DB = "sqlite:///toefl-access.db"
 DEMO_DB = "toefl-access-demo.db"
@@ -186,6 +188,8 @@ def sync_cmd(
     Run it from cron or a systemd timer. Exit codes: 0 all windows done, 1 some windows
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
     """
+    from ..store import open_store
+    from ..sync import SyncSettings
     from .api_cmds import make_client
 
     settings = SyncSettings(
@@ -207,6 +211,8 @@ def run_sync(
     client: Any, store: Store, settings: SyncSettings, now: dt.datetime | None = None
 ) -> SyncResult:
     """Sync with a progress bar on a terminal, then print the summary and any key advice."""
+    from ..sync import sync
+
     console = Console()
     with progress_reporter(sys.stderr.isatty()) as (on_plan, on_window):
         result = sync(client, store, settings, now=now, on_plan=on_plan, on_window=on_window)
@@ -215,7 +221,7 @@ def run_sync(
         click.echo(f"Error: the API refused the key; the run stopped. {KEY_ADVICE}", err=True)
     elif result.exit_code == 3:
         click.echo(f"Error: the API could not be reached: {result.stopped}", err=True)
-    elif result.exit_code != EXIT_OK:
+    elif result.exit_code != 0:
         click.echo(f"{len(result.failures)} window(s) failed; the next run retries them.", err=True)
     return result
 
@@ -225,6 +231,8 @@ def run_sync(
 @db_option
 def status_cmd(runs: int, db_url: str) -> None:
     """Show the watermark, coverage gaps, recent runs and what the database holds."""
+    from ..store import open_store
+
     with open_store(db_url) as store:
         st = store.status(runs=runs)
     console = Console()
@@ -299,6 +307,8 @@ def db_group() -> None:
 @db_option
 def db_upgrade_cmd(db_url: str) -> None:
     """Create the schema or upgrade it in place to the current version."""
+    from ..store import open_store
+
     with open_store(db_url) as store:
         store.upgrade()
         click.echo(f"Database at revision {store.revision()}.")
@@ -317,6 +327,8 @@ def demo_cmd(days: int, per_day: int, db_path: str) -> None:
     """
     from ..client import Client
     from ..mock import DEMO_AUTHCODE, MockApi, serve
+    from ..store import open_store
+    from ..sync import SyncSettings
 
     started = time.monotonic()
     now = dt.datetime.now(UTC).replace(microsecond=0)
