@@ -46,8 +46,12 @@ def snapshot(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
 
 
 def in_process(api: MockApi, **kw: Any) -> Client:
-    return Client(authcode=kw.pop("authcode", DEMO_AUTHCODE), base_url="http://127.0.0.1/scores",
-                  transport=api.transport(), **kw)
+    return Client(
+        authcode=kw.pop("authcode", DEMO_AUTHCODE),
+        base_url="http://127.0.0.1/scores",
+        transport=api.transport(),
+        **kw,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -83,10 +87,17 @@ def test_all_faults_at_once_give_the_fault_free_database(store_url: str, tmp_pat
 def test_ninety_days_of_faults_over_loopback(store_url: str, tmp_path: Path) -> None:
     api = MockApi(seed=1, per_day=40, faults=FAULTS)
     until = SINCE + D(days=90)
-    with serve(api) as base, open_store(store_url) as store, \
-            Client(authcode=DEMO_AUTHCODE, base_url=base, retries=12) as client:
-        result = sync(client, store, SyncSettings(since=SINCE, until=until, concurrency=8),
-                      now=until + D(hours=1))
+    with (
+        serve(api) as base,
+        open_store(store_url) as store,
+        Client(authcode=DEMO_AUTHCODE, base_url=base, retries=12) as client,
+    ):
+        result = sync(
+            client,
+            store,
+            SyncSettings(since=SINCE, until=until, concurrency=8),
+            now=until + D(hours=1),
+        )
         assert result.exit_code == 0
         got = snapshot(store)
     assert got == reference(90, 40, tmp_path)
@@ -97,8 +108,12 @@ def test_key_expiring_mid_run_stops_with_code_2_and_the_next_key_continues(
 ) -> None:
     expiry = SINCE + D(days=5)
     clock = [SINCE + D(days=30)]
-    api = MockApi(seed=1, per_day=15, faults=[f"expire-key-at:{api_format(expiry + D(days=30))}"],
-                  now=lambda: clock[0])
+    api = MockApi(
+        seed=1,
+        per_day=15,
+        faults=[f"expire-key-at:{api_format(expiry + D(days=30))}"],
+        now=lambda: clock[0],
+    )
     until = SINCE + D(days=12)
     done: list[dt.datetime] = []
 
@@ -110,8 +125,13 @@ def test_key_expiring_mid_run_stops_with_code_2_and_the_next_key_continues(
 
     with open_store(store_url) as store:
         with in_process(api) as client:
-            first = sync(client, store, SyncSettings(since=SINCE, until=until, concurrency=1),
-                         now=until + D(hours=1), on_window=on_window)
+            first = sync(
+                client,
+                store,
+                SyncSettings(since=SINCE, until=until, concurrency=1),
+                now=until + D(hours=1),
+                on_window=on_window,
+            )
         assert first.exit_code == 2
         assert "Generate" in (first.stopped or "")
         assert store.watermark() == done[-1] == SINCE + D(days=5)
@@ -127,9 +147,23 @@ def _sync_process(db: str, base_url: str, days: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TOEFL_ACCESS_AUTHCODE": DEMO_AUTHCODE, "TOEFL_ACCESS_BASE_URL": base_url}
     env.pop("TOEFL_ACCESS_AUTHCODE_FILE", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "toefl_access", "sync", "--db", db, "--since", api_format(SINCE),
-         "--until", api_format(SINCE + D(days=days)), "--concurrency", "4"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "toefl_access",
+            "sync",
+            "--db",
+            db,
+            "--since",
+            api_format(SINCE),
+            "--until",
+            api_format(SINCE + D(days=days)),
+            "--concurrency",
+            "4",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -150,7 +184,7 @@ def kill_drill(trials: int, tmp_path: Path, db_url: str | None = None) -> None:
             victim.send_signal(signal.SIGKILL)
             victim.wait(30)
             rerun = _sync_process(db, base, days)
-            out, err = rerun.communicate(timeout=120)
+            _out, err = rerun.communicate(timeout=120)
             assert rerun.returncode == 0, err.decode()
             with open_store(db) as store:
                 assert snapshot(store) == expected, f"trial {trial} differs"
@@ -180,15 +214,18 @@ def test_postgresql_restart_during_a_sync(pg_url: str, tmp_path: Path) -> None:
         try:
             with open_store(pg_url) as store, in_process(api) as client:
                 outcome.append(sync(client, store, settings, now=until + D(hours=1)).exit_code)
-        except BaseException as exc:  # noqa: BLE001 - the drill inspects whatever happened
+        except BaseException as exc:
             outcome.append(exc)
 
     worker = threading.Thread(target=run)
     worker.start()
     time.sleep(1.0)
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*as_postgres, f"{pg_bin}/pg_ctl", "-D", f"{pg_dir}/data", "-m", "fast",
-                    "-w", "restart"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_postgres, f"{pg_bin}/pg_ctl", "-D", f"{pg_dir}/data", "-m", "fast", "-w", "restart"],
+        check=True,
+        capture_output=True,
+    )
     worker.join(120)
     assert outcome and isinstance(outcome[0], StoreError), outcome
     assert "database" in str(outcome[0])

@@ -25,7 +25,7 @@ import msgspec
 
 from . import layout as layouts
 from .dates import api_format
-from .errors import InputError, TruncatedResponseError, UsageError
+from .errors import ApiError, InputError, TransportError, TruncatedResponseError, UsageError
 from .jsonformat import parse_json
 from .record import Record
 from .textformat import BOM, parse_lines
@@ -83,6 +83,8 @@ class RawResponse:
         started: float,
         attempts: int,
         check: bool = True,
+        limit: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.status = status
         self.url = url
@@ -103,6 +105,8 @@ class RawResponse:
         if check:
             self._check = _JsonCheck(label) if format == "json" else _TextCheck(label)
         self._used = False
+        self._limit = limit
+        self._deadline = deadline
 
     @property
     def sha256(self) -> str:
@@ -115,7 +119,10 @@ class RawResponse:
             raise UsageError("the body of this answer was already read; fetch it again")
         self._used = True
         for chunk in self._chunks:
+            if not self.nbytes:
+                self._refuse_html(chunk)
             self.nbytes += len(chunk)
+            self._bound()
             self._digest.update(chunk)
             if self._check is not None:
                 self._check.feed(chunk, self.nbytes)
@@ -125,6 +132,30 @@ class RawResponse:
             self._check.finish(self.nbytes)
         self.complete = True
         log.debug("%s: %d bytes in %.3fs", self.label, self.nbytes, self.elapsed)
+
+    def _refuse_html(self, first: bytes) -> None:
+        kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml") or first.lstrip(_BLANKS)[:1] == b"<":
+            raise InputError(
+                f"{self.label}: the server answered a web page ({kind or 'HTML'}), not score "
+                "records; check TOEFL_ACCESS_BASE_URL (a proxy or login page may be in the way)"
+            )
+
+    def _bound(self) -> None:
+        """Refuse a body beyond the size or time the caller allows (endless answers)."""
+        if self._limit is not None and self.nbytes > self._limit:
+            raise ApiError(
+                f"{self.label}: the answer is larger than {self._limit:,} bytes and was "
+                "stopped; ask for a smaller window (--window) or raise the limit",
+                status=self.status, url=self.url,
+            )
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise TransportError(
+                f"{self.label}: the answer was still arriving after "
+                f"{self._deadline - self._started:.0f} s ({self.nbytes:,} bytes) and was "
+                "stopped; the server may be stuck",
+                status=self.status, url=self.url,
+            )
 
     def read(self) -> bytes:
         """The whole body."""

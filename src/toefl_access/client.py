@@ -299,7 +299,9 @@ class Client:
     :data:`SANDBOX_URL`, or the mock server on loopback); ``timeout`` seconds for each
     connect and read; ``retries`` the attempts a request gets in all (on 429, 5xx,
     connection errors and bodies cut short, with exponential backoff and jitter, honouring
-    ``Retry-After`` up to ``max_retry_after`` seconds); ``transport`` an httpx transport
+    ``Retry-After`` up to ``max_retry_after`` seconds); ``max_body_bytes`` the largest
+    answer :meth:`fetch_body` holds in memory and ``max_seconds`` the longest any answer
+    may take to arrive (an endless answer is stopped); ``transport`` an httpx transport
     (tests use an in-process one). Thread-safe: one client can serve several threads.
     """
 
@@ -312,6 +314,8 @@ class Client:
         retries: int = 5,
         transport: httpx.BaseTransport | None = None,
         max_retry_after: float = 300.0,
+        max_body_bytes: int = 1 << 30,
+        max_seconds: float = 1800.0,
     ) -> None:
         key = check_authcode(authcode)
         self._key = Secret(key, decode_key(key))
@@ -323,6 +327,8 @@ class Client:
         self.timeout = float(timeout)
         self.retries = retries
         self.max_retry_after = float(max_retry_after)
+        self.max_body_bytes = max_body_bytes
+        self.max_seconds = float(max_seconds)
         self._http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(self.timeout),
@@ -377,7 +383,7 @@ class Client:
         content = b""
         for attempt in _Retrying(self, req.label):
             with attempt:
-                raw = self._open(req, attempts=attempt.num, check=True)
+                raw = self._open(req, attempts=attempt.num, check=True, whole=True)
                 try:
                     content = raw.read()
                 finally:
@@ -464,7 +470,9 @@ class Client:
         finally:
             raw.close()
 
-    def _open(self, req: _Request, *, attempts: int, check: bool) -> RawResponse:
+    def _open(
+        self, req: _Request, *, attempts: int, check: bool, whole: bool = False
+    ) -> RawResponse:
         """Send the request; a RawResponse for a 2xx answer, else the error it means."""
         request = self._http.build_request(
             "GET", self.base_url, params=req.params, headers={"authcode": self._key.reveal()}
@@ -485,7 +493,8 @@ class Client:
             chunks=_chunks(response, url, self.timeout), close=response.close,
             status=response.status_code, url=url, headers=response.headers, format=req.format,
             start=req.start, end=req.end, label=req.label, started=started, attempts=attempts,
-            check=check,
+            check=check, deadline=started + self.max_seconds,
+            limit=self.max_body_bytes if whole else None,
         )
 
     def _error_text(self, response: httpx.Response) -> str:

@@ -172,7 +172,8 @@ def parse_layout_csv(text: str, *, name: str, source: str = "") -> Layout:
     rows named ``Filler`` become fillers.
     """
     src = source or name
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # newline="" lets the csv module see bare CRs itself, as its documentation asks.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     try:
         heading = [h.strip().lower() for h in next(reader)]
     except StopIteration:
