@@ -127,9 +127,12 @@ def test_raw_and_to_do_not_mix(env: pytest.MonkeyPatch) -> None:
 
 
 def test_the_key_cannot_be_given_on_the_command_line(env: pytest.MonkeyPatch) -> None:
-    for command in ("fetch", "check-key"):
-        result = run(command, "--authcode", DEMO_AUTHCODE)
-        assert result.exit_code == 2 and "No such option" in result.stderr
+    for command in ("fetch", "check-key", "sync"):
+        for flag in ("--authcode", f"--key={DEMO_AUTHCODE}"):
+            result = run(command, flag, DEMO_AUTHCODE)
+            assert result.exit_code == 2
+            assert "TOEFL_ACCESS_AUTHCODE_FILE" in result.stderr
+            assert DEMO_AUTHCODE not in result.stderr + result.stdout
 
 
 def test_without_a_key_the_error_says_where_to_put_one(env: pytest.MonkeyPatch) -> None:

@@ -23,8 +23,27 @@ from ..output import write_csv, write_json, write_jsonl, write_text
 err_console = Console(stderr=True, highlight=False)
 
 
+KEY_FLAGS = ("--authcode", "--key", "--api-key", "--apikey")
+
+
 class Group(click.Group):
     """Translates the project's errors into a clear line and an exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The mock server's --authcode is a made-up demo key; any other command refuses a
+        # key on the command line, where other users of the machine can read it.
+        if "mock-server" not in args:
+            for arg in args:
+                if arg.split("=", 1)[0].lower() in KEY_FLAGS:
+                    click.echo(
+                        f"Error: {arg.split('=', 1)[0]} is refused: a key on the command line "
+                        "is visible to every user of this machine (ps, shell history). Set "
+                        "TOEFL_ACCESS_AUTHCODE, or TOEFL_ACCESS_AUTHCODE_FILE naming a file "
+                        "only you can read.",
+                        err=True,
+                    )
+                    ctx.exit(2)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -93,3 +112,4 @@ from . import parse_cmds  # noqa: E402, F401, I001
 from . import mock_cmds  # noqa: E402, F401
 from . import api_cmds  # noqa: E402, F401
 from . import sync_cmds  # noqa: E402, F401
+from . import export_cmds  # noqa: E402, F401
