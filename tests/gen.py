@@ -152,7 +152,7 @@ def wire_text(s: Spec, value: Any) -> str:
 class Report:
     """One generated score report: the typed values a parser must produce, and its wire form.
 
-    ``encodings`` names the text fields written in Latin-1 (every other field is UTF-8,
+    ``latin1`` names the text fields written in Latin-1 (every other field is UTF-8,
     which for ASCII text is the same bytes).
     """
 

@@ -145,6 +145,18 @@ def test_csv_opens_in_excel_intact() -> None:
             assert r.values[name] in text  # Latin-1 input, intact UTF-8 output
 
 
+def test_csv_quotes_cells_with_commas_and_quotes(tmp_path: Path) -> None:
+    rs = gen.Gen(6).reports(4, encoding="utf-8")
+    rs[0].values["last_name"] = 'O"Neil, Jr.'
+    rs[1].values["address_line1"] = "12 Main St, Apt 4"
+    rs[2].values["city"] = "Łódź"
+    path = write(tmp_path, "q.txt", gen.file_bytes([r.line() for r in rs]))
+    data = ok("parse", path, "--to", "csv").stdout_bytes
+    assert data == gen.expected_csv(rs, [1, 2, 3, 4])
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[1][rows[0].index("last_name")] == 'O"Neil, Jr.'
+
+
 # -- options ---------------------------------------------------------------------------------
 
 

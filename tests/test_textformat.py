@@ -224,7 +224,7 @@ def test_the_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     base = report().line()
     for i in range(400):
         c.decode(put(base, gen.CURRENT, "test_center_code", f"{i:05d}".encode()))
-    sizes = [len(get.__self__) for plan in c._plans for _, get, _ in plan if get is not None]
+    sizes = [len(get.__self__) for _, get, _ in c._plan if get is not None]
     assert sizes and max(sizes) <= 50
 
 
@@ -497,11 +497,14 @@ def test_a_custom_layout_with_one_field() -> None:
     records = list(parse("Zoë\nMüller".encode("latin-1") + b"\n", layout=lay))
     assert [r["name"] for r in records] == ["Zoë", "Müller"]
     assert [r.layout for r in records] == ["tiny", "tiny"]
+    assert render(records[1], lay) == "Müller  ".encode("latin-1")
+    with pytest.raises(InputError, match="layout 'tiny', which is not built in"):
+        render(records[1])
 
 
 def test_codec_of_a_builtin_layout_is_shared() -> None:
     assert tf.codec("scorelink-1600") is tf.codec(layouts.builtin("scorelink-1600"))
-    assert tf.codec("1600") is not None
+    assert tf.codec("1600") is tf.codec("scorelink-1600")
 
 
 def test_parse_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ import msgspec
 
 from . import layout as layouts
 from .errors import InputError, RecordError
-from .layout import Layout
+from .layout import Field, Layout
 from .record import Record, RecordWarning, Rules, to_band, to_date
 
 _encoder = msgspec.json.Encoder()
@@ -98,17 +98,26 @@ class _Reader:
         self.rules = Rules(
             self.fields, date_fields=tuple(f.name for f in layout.data_fields if f.kind == "date")
         )
+        self._field_of: dict[str, Field | None] = {}  # by key as received: keys repeat
+
+    def field_of(self, key: str) -> Field | None:
+        try:
+            return self._field_of[key]
+        except KeyError:
+            name = self.keys.get(normalize_key(key))
+            f = self._field_of[key] = self.fields.get(name) if name else None
+            if len(self._field_of) > 4096:  # keys that never repeat: keep memory bounded
+                self._field_of.clear()
+            return f
 
     def record(self, obj: Any, index: int, *, check: bool = True) -> Record:
         if not isinstance(obj, dict):
             raise InputError(f"record {index} is a JSON {type(obj).__name__}, not an object")
-        fields, keys = self.fields, self.keys
-        values: dict[str, Any] = dict.fromkeys(fields)
+        values: dict[str, Any] = dict.fromkeys(self.fields)
         extra: dict[str, Any] = {}
         warnings: list[RecordWarning] = []
         for key, value in obj.items():
-            name = keys.get(normalize_key(key))
-            f = fields.get(name) if name else None
+            f = self.field_of(key)
             if f is None:
                 extra[key] = value
                 continue
@@ -167,7 +176,7 @@ def iter_objects(stream: IO[bytes], *, source: str = "<input>") -> Iterator[Any]
             count += 1
             yield obj
     except ijson.JSONError as exc:
-        raise InputError(_json_problem(exc, stream), source=source,
+        raise InputError(_json_problem(exc), source=source,
                          line=_json_error_line(stream)) from None
     if not count and not bare:
         problem = _missing_data(stream)
@@ -175,7 +184,7 @@ def iter_objects(stream: IO[bytes], *, source: str = "<input>") -> Iterator[Any]
             raise InputError(problem, source=source)
 
 
-def _json_problem(exc: Exception, stream: IO[bytes]) -> str:
+def _json_problem(exc: Exception) -> str:
     """One sentence from ijson's error (its C backend adds a multi-line excerpt)."""
     text = exc.args[0] if exc.args else exc
     if isinstance(text, bytes):

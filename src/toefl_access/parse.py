@@ -90,12 +90,12 @@ def parse_stream(
         lay = layouts.load(layout) if isinstance(layout, str) else layout
         yield from parse_json(stream, layout=lay, source=source, strict=strict, check=check)
         return
-    count = 0
-    for record in parse_lines(stream, layout=layout, source=source, strict=strict, check=check):
-        count += 1
-        yield record
-    if not count:
+    records = parse_lines(stream, layout=layout, source=source, strict=strict, check=check)
+    first = next(records, None)
+    if first is None:
         raise InputError("the input holds only blank lines: there are no records", source=source)
+    yield first
+    yield from records
 
 
 def parse(

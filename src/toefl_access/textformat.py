@@ -8,18 +8,17 @@ and a last line without a newline are accepted. Memory does not grow with the in
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import itertools
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from functools import cache, cached_property, lru_cache
+from functools import cache, cached_property
 from typing import Any
 
 from . import layout as layouts
 from .errors import InputError, RecordError
 from .layout import Field, Layout
-from .record import Record, RecordWarning, Rules, to_band, to_date
+from .record import Record, RecordWarning, Rules, to_band, to_date, utc_today
 
 BOM = b"\xef\xbb\xbf"
 DETECT_LINES = 200
@@ -40,7 +39,6 @@ def _score(s: str) -> int | None:
     return _BAD  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=8192)
 def _date(s: str) -> dt.date | None:
     if not s.strip(" "):
         return None
@@ -52,7 +50,6 @@ def _date(s: str) -> dt.date | None:
         return _BAD  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=1024)
 def _band(s: str) -> float | None:
     s = s.strip(" ")
     if not s:
@@ -155,8 +152,8 @@ def _unpacker(fields: Iterable[Field]) -> Callable[[bytes], tuple[bytes, ...]]:
     return struct.Struct(fmt).unpack_from
 
 
-# A compiled way to read a record: for each group of fields, (cut them out of the line,
-# convert one field's bytes or None for "decode the group with _texts", their names).
+# How a Codec reads a record: for each group of fields, (cut them out of the line, convert
+# one field's bytes, or None for "decode the group with _texts", their names).
 _Plan = tuple[
     tuple[Callable[[bytes], tuple[bytes, ...]], Callable[[bytes], Any] | None, tuple[str, ...]],
     ...,
@@ -164,7 +161,14 @@ _Plan = tuple[
 
 
 class Codec:
-    """A layout compiled for fast parsing and rendering of fixed-length lines."""
+    """A layout compiled for fast parsing and rendering of fixed-length lines.
+
+    Decoding cuts a line into groups of fields that are converted alike (one ``struct``
+    call a group). Short fields (codes, scores, dates, bands) repeat a lot and go through
+    a cache of their bytes; long text fields (names, addresses, IDs) are mostly unique and
+    are decoded together by :func:`_texts`. Anything unusual (a value that cannot be
+    converted, a NUL byte) sends the line to :meth:`_careful`, which reads field by field.
+    """
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -176,29 +180,13 @@ class Codec:
         self.spans = {f.name: (f.start, f.end) for f in data}
         self.date_fields = tuple(f.name for f in data if f.kind == "date")
         self._template: dict[str, Any] = dict.fromkeys(self.names)
-        self._tails = tuple(b" " * (self.length - f.start + 1) for f in data)
-        self._starts = tuple(f.start for f in data)
-        self._cut = 0  # the last answer of _blank_from: records of a file look alike
         self._rules = Rules(self.names, date_fields=self.date_fields)
 
     @cached_property
-    def _plans(self) -> tuple[_Plan, ...]:
-        """How to read a record whose first k data fields may hold data, for every k.
-
-        Each record is cut into groups of fields that are converted alike, and only up
-        to the last field that is not blank (see _blank_from). Short fields (codes,
-        scores, dates, bands) repeat a lot and go through a cache; long text fields
-        (names, addresses, IDs) are mostly unique and are decoded together by _texts.
-        """
+    def _plan(self) -> _Plan:
         caches = {fn: _Cache(fn) for fn in set(self._convert)}
-        data = self._fields
-        return tuple(self._plan(data[:k], caches) for k in range(len(data) + 1))
-
-    @staticmethod
-    def _plan(fields: tuple[Field, ...], caches: dict[Callable[[str], Any], _Cache]) -> _Plan:
         groups: dict[Callable[[str], Any] | None, list[Field]] = {}
-        for f in fields:
-            convert = CONVERTERS[f.kind]
+        for f, convert in zip(self._fields, self._convert, strict=True):
             long_text = convert is _text and f.size >= _LONG_TEXT
             groups.setdefault(None if long_text else convert, []).append(f)
         return tuple(
@@ -210,41 +198,21 @@ class Codec:
             for fn, group in groups.items()
         )
 
-    def _blank_from(self, padded: bytes, hint: int) -> int:
-        """The index of the first data field from which the line is all blanks.
+    def decode(
+        self, line: bytes, lineno: int = 1, *, check: bool = True, today: dt.date | None = None
+    ) -> Record:
+        """Parse one line (no line ending; shorter lines are padded) into a Record.
 
-        Fields from ``hint`` on are known to be blank. The previous record's answer is
-        tried first; otherwise a binary search (a blank tail is a suffix of spaces).
+        ``check`` validates it (dates after ``today``, default today in UTC, are future).
         """
-        tails, k = self._tails, self._cut
-        if k <= hint and (k == hint or padded.endswith(tails[k])) and (
-            k == 0 or not padded.endswith(tails[k - 1])
-        ):
-            return k
-        lo, hi = 0, hint
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if padded.endswith(tails[mid]):
-                hi = mid
-            else:
-                lo = mid + 1
-        self._cut = lo
-        return lo
-
-    def decode(self, line: bytes, lineno: int = 1, *, check: bool = True) -> Record:
-        """Parse one line (no line ending; shorter lines are padded) into a Record."""
         n = len(line)
-        if n < self.length:
-            padded = line + b" " * (self.length - n)
-            hint = bisect.bisect_left(self._starts, n + 1) if n else 0
-        else:
-            padded, hint = line, len(self._fields)
+        padded = line + b" " * (self.length - n) if n < self.length else line
         values = self._template.copy()
         warnings: list[RecordWarning] = []
         try:
             if b"\x00" in padded:
                 raise _Unreadable
-            for unpack, get, names in self._plans[self._blank_from(padded, hint)]:
+            for unpack, get, names in self._plan:
                 if get is not None:
                     values.update(zip(names, map(get, unpack(padded)), strict=True))
                 else:
@@ -252,7 +220,7 @@ class Codec:
         except _Unreadable:
             values, warnings = self._careful(padded)
         if check:
-            broken = self._rules.check(values, spans=self.spans)
+            broken = self._rules.check(values, today=today, spans=self.spans)
             if broken:
                 warnings += broken
         return Record(
@@ -324,7 +292,7 @@ class Codec:
 def codec(layout: Layout | str) -> Codec:
     """The compiled codec of a layout (cached for the built-in ones)."""
     if isinstance(layout, str):
-        return _builtin_codec(layout)
+        return _builtin_codec(layouts.builtin(layout).name)  # an alias gives the same codec
     if layout.name in layouts.BUILTIN and layout == layouts.builtin(layout.name):
         return _builtin_codec(layout.name)
     return Codec(layout)
@@ -384,6 +352,7 @@ def parse_lines(
         lines = itertools.chain(head, lines)
     c = codec(layout)
     length = c.length
+    today = utc_today()  # once: a stream that runs past midnight keeps its first day
     for lineno, line in lines:
         n = len(line)
         if n > length:
@@ -399,7 +368,7 @@ def parse_lines(
                 source=source,
                 line=lineno,
             )
-        record = c.decode(line, lineno, check=check)
+        record = c.decode(line, lineno, check=check, today=today)
         if strict and record.warnings:
             w = record.warnings[0]
             raise RecordError(
@@ -415,9 +384,20 @@ def parse_lines(
 
 
 def render(record: Record, layout: Layout | str | None = None) -> bytes:
-    """One record as a fixed-length line (without line ending), in its own or ``layout``."""
-    return codec(layout or _layout_of(record)).encode(record)
+    """One record as a fixed-length line (without line ending).
+
+    In ``layout`` if given, else in the record's own layout, which must then be built in
+    (a record only knows its layout's name).
+    """
+    return codec(layout or layout_of(record)).encode(record)
 
 
-def _layout_of(record: Record) -> str:
-    return record.layout if record.layout in layouts.BUILTIN else layouts.CURRENT
+def layout_of(record: Record) -> str:
+    """The built-in layout a record was read in; an error names a custom one."""
+    if record.layout not in layouts.BUILTIN:
+        raise InputError(
+            f"the record is in layout {record.layout!r}, which is not built in: "
+            "pass that Layout to render it",
+            line=record.line,
+        )
+    return record.layout
