@@ -1,0 +1,557 @@
+"""Exports of stored reports for the systems people load them into: CSV, JSON Lines, XLSX,
+Parquet, and the original ScoreLink lines. No SQL here: rows come from
+:meth:`Store.export_rows <toefl_access.store.exporting.ExportReader.export_rows>`.
+
+Columns are the canonical field names (or, with ``headers="labels"``, the layout labels),
+then report metadata: ``_layout``, ``_line`` (of the current revision in its API answer),
+``_warnings``, ``_format`` (``text`` or ``json``, as received), ``_first_seen``,
+``_changed_at`` (when the current revision arrived), ``_revisions``, ``_cancelled``,
+``_cancelled_at``, ``_cancel_reason``; ``_last_seen``, ``_extra`` and ``_report_key`` on
+request. A delta (``since_last``) or ``changed_since`` export starts with ``change``:
+``new``, ``changed`` or ``cancelled`` (a report cancelled now is ``cancelled``). Instants
+are UTC.
+
+A file export is written to a temporary file in the target folder, flushed to disk and
+renamed into place (readable by its owner only: it holds personal data); only then does a
+delta's bookmark move, so an export that fails leaves no partial file and is repeated in
+full next time, never skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import difflib
+import importlib
+import io
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from operator import itemgetter
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
+
+from . import layout as layouts
+from .errors import MissingExtraError, ToeflAccessError, UsageError
+from .output import to_row
+from .record import Record, RecordWarning, to_band, to_date
+from .textformat import render
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .store.exporting import Bookmark
+
+FORMATS = ("csv", "jsonl", "xlsx", "parquet", "scorelink")
+BINARY = frozenset(("xlsx", "parquet"))
+CHANGES = ("new", "changed", "cancelled")
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One export column: canonical name, kind (a layout kind, or ``int``, ``instant``,
+    ``bool``, ``warnings``, ``json``), label, and the key of its value in a stored row."""
+
+    name: str
+    kind: str
+    label: str
+    source: str
+
+
+_META = (
+    Column("change", "text", "Change", "change"),
+    Column("_report_key", "text", "Report key", "report_key"),
+    Column("_layout", "text", "Layout", "layout"),
+    Column("_line", "int", "Line in the API answer", "line"),
+    Column("_warnings", "warnings", "Warnings", "warnings"),
+    Column("_extra", "json", "Other JSON keys", "extra"),
+    Column("_format", "text", "Received as", "format"),
+    Column("_first_seen", "instant", "First seen (UTC)", "first_seen"),
+    Column("_last_seen", "instant", "Last seen (UTC)", "last_seen"),
+    Column("_changed_at", "instant", "Last changed (UTC)", "changed_at"),
+    Column("_revisions", "int", "Revisions", "revisions"),
+    Column("_cancelled", "bool", "Cancelled", "cancelled"),
+    Column("_cancelled_at", "instant", "Cancelled at (UTC)", "cancelled_at"),
+    Column("_cancel_reason", "text", "Cancellation reason", "cancel_reason"),
+)
+#: The metadata of a JSON Lines row after the ``parse`` contract (fields, ``_layout``,
+#: ``_line``, ``_warnings``, ``_extra`` when not empty).
+JSONL_META = ("_format", "_first_seen", "_changed_at", "_revisions", "_cancelled",
+              "_cancelled_at", "_cancel_reason")
+DEFAULT_META = ("_layout", "_line", "_warnings", *JSONL_META)
+#: ``where`` names besides the data fields (see :func:`parse_where`).
+WHERE_META = {"_layout": "text", "_format": "text", "_revisions": "int", "_cancelled": "bool"}
+
+
+@cache
+def columns() -> dict[str, Column]:
+    """Every column by name: ``change``, the data fields of the built-in layouts (current
+    first, then legacy-only), then the metadata."""
+    out = {"change": _META[0]}
+    for name in (layouts.CURRENT, layouts.LEGACY):
+        for f in layouts.builtin(name).data_fields:
+            out.setdefault(f.name, Column(f.name, f.kind, f.label or f.name, f.name))
+    out.update((c.name, c) for c in _META[1:])
+    return out
+
+
+def _fields() -> tuple[str, ...]:
+    return tuple(n for n, c in columns().items() if not c.name.startswith("_") and n != "change")
+
+
+def _unknown(what: str, name: str, valid: Iterable[str]) -> UsageError:
+    valid = list(valid)
+    close = difflib.get_close_matches(name, valid, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return UsageError(f"unknown {what} {name!r}{hint}; valid names: {', '.join(valid)}")
+
+
+def select_columns(names: Sequence[str] | None, *, change: bool) -> tuple[Column, ...]:
+    """The columns of an export, in order: ``names`` (validated), or the default set.
+
+    With ``change`` (a delta) the ``change`` column comes first unless ``names`` place it.
+    """
+    table = columns()
+    if names is None:
+        chosen = [*_fields(), *DEFAULT_META]
+    else:
+        chosen = []
+        for name in names:
+            if name not in table:
+                raise _unknown("column", name, table)
+            if name in chosen:
+                raise UsageError(f"the column {name!r} is listed twice in --columns")
+            if name == "change" and not change:
+                raise UsageError("the change column exists only with --since-last or "
+                                 "--changed-since")
+            chosen.append(name)
+        if not chosen:
+            raise UsageError("--columns is empty; list names like registration_number,total")
+    if change and "change" not in chosen:
+        chosen.insert(0, "change")
+    return tuple(table[n] for n in chosen)
+
+
+def parse_columns(text: str) -> list[str]:
+    """``a,b, c`` -> ``["a", "b", "c"]``."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def parse_where(items: Iterable[str]) -> dict[str, list[Any]]:
+    """``FIELD=VALUE`` filters as typed values by field; an empty VALUE means blank.
+
+    The same field given twice matches either value; different fields must all match.
+    Scores and ``_revisions`` are whole numbers, bands decimals, dates ``YYYY-MM-DD`` (or
+    ``YYYYMMDD``), ``_cancelled`` yes or no; codes and text compare exactly.
+    """
+    valid = (*_fields(), *WHERE_META)
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not eq or not name:
+            raise UsageError(f"--where {item!r} is not FIELD=VALUE, e.g. department_code=0001")
+        if name not in valid:
+            raise _unknown("--where field", name, valid)
+        kind = WHERE_META.get(name) or columns()[name].kind
+        out.setdefault(name, []).append(_typed(name, kind, text))
+    return out
+
+
+def _typed(name: str, kind: str, text: str) -> Any:
+    if not text and kind != "bool":
+        return None
+    try:
+        if kind in ("score", "int"):
+            return int(text)
+        if kind == "band":
+            return to_band(text)
+        if kind == "date":
+            return to_date(text)
+    except ValueError:
+        example = {"date": "2026-01-21", "band": "4.5"}.get(kind, "25")
+        raise UsageError(f"--where {name}={text!r}: {name} is a {kind}; write it like "
+                         f"{name}={example}") from None
+    if kind == "bool":
+        if text.lower() in ("yes", "true", "1"):
+            return True
+        if text.lower() in ("no", "false", "0", ""):
+            return False
+        raise UsageError(f"--where {name}={text!r}: write {name}=yes or {name}=no")
+    return text
+
+
+# -- rows ---------------------------------------------------------------------------------
+
+
+def stored_record(row: Row) -> Record:
+    """The :class:`Record` of a stored report (its own layout's fields, in layout order)."""
+    lay = row["layout"] if row["layout"] in layouts.BUILTIN else layouts.CURRENT
+    return Record(
+        values={n: row[n] for n in layouts.builtin(lay).names}, layout=row["layout"],
+        line=row["line"] or 0, raw=row["raw"], format=row["format"],
+        warnings=row["warnings"], extra=row["extra"],
+    )
+
+
+def _prepared(rows: Iterable[Row], changes: Counter[str]) -> Iterator[Row]:
+    for row in rows:
+        if row["warnings"]:
+            row["warnings"] = msgspec.convert(row["warnings"], list[RecordWarning])
+        row["cancelled"] = row["cancelled_at"] is not None
+        if row.get("change"):
+            changes[row["change"]] += 1
+        yield row
+
+
+def getter(cols: Sequence[Column]) -> Callable[[Row], Sequence[Any]]:
+    get = itemgetter(*(c.source for c in cols))
+    if len(cols) == 1:
+        return lambda row: (get(row),)
+    return get
+
+
+@dataclass(slots=True)
+class Spec:
+    """How to write: the columns, whether they were chosen (``--columns``), labels or
+    names as headers, Excel-safe CSV; writers add ``notes`` for stderr."""
+
+    columns: tuple[Column, ...]
+    chosen: bool = False
+    labels: bool = False
+    excel: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.label if self.labels else c.name for c in self.columns]
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def warnings_text(value: list[RecordWarning]) -> str:
+    return "; ".join(w.describe() for w in value)
+
+
+def json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode() if value else ""
+
+
+# -- CSV ----------------------------------------------------------------------------------
+
+# Text Excel would turn into a number, a date or a time (losing leading zeros and digits),
+# or run as a formula.
+_EXCEL_CHANGES = re.compile(
+    r"[=+\-@\t\r]|[0-9.,:/%$()+\-\s eE]*[0-9][0-9.,:/%$()+\-\s eE]*\Z"
+).match
+
+
+def _excel_text(value: str) -> str:
+    """``="value"`` when Excel would change the text or run it as a formula."""
+    if _EXCEL_CHANGES(value):
+        return '="' + value.replace('"', '""') + '"'
+    return value
+
+
+def _csv_cell(kind: str, excel: bool) -> Callable[[Any], Any] | None:
+    """How a value (never None) of this kind becomes a cell; None when the csv module
+    writes it right as it is (blank for None, ``str`` for ints, ``repr`` for floats)."""
+    if kind == "bool":
+        return lambda v: "true" if v else "false"
+    if kind == "warnings":
+        return warnings_text
+    if kind == "json":
+        return json_text
+    if kind == "instant":
+        return (lambda v: f'="{_iso(v)}"') if excel else _iso
+    if kind == "date":
+        return (lambda v: f'="{v.isoformat()}"') if excel else None
+    if kind in ("score", "int", "band"):
+        return None
+    return _excel_text if excel else None
+
+
+def write_csv(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """CSV, CRLF. Excel-safe by default: UTF-8 with a BOM, codes, IDs and dates as
+    ``="0123"`` text cells (leading zeros and all digits survive, no formula runs);
+    ``spec.excel=False`` writes plain UTF-8 values for loaders."""
+    text = io.TextIOWrapper(out, encoding="utf-8-sig" if spec.excel else "utf-8", newline="")
+    try:
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(spec.headers)
+        get = getter(spec.columns)
+        convert = [(i, f) for i, c in enumerate(spec.columns)
+                   if (f := _csv_cell(c.kind, spec.excel)) is not None]
+        count = 0
+        for row in rows:
+            cells = list(get(row))
+            for i, f in convert:
+                v = cells[i]
+                if v is not None:
+                    cells[i] = f(v)
+            writer.writerow(cells)
+            count += 1
+    finally:
+        text.flush()
+        text.detach()
+    return count
+
+
+# -- JSON Lines ---------------------------------------------------------------------------
+
+
+def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """One object a report. Without chosen columns, the ``parse`` contract (the report's
+    own layout's fields, ``_layout``, ``_line``, ``_warnings``, ``_extra`` if any) then the
+    :data:`JSONL_META`; ``change`` first in a delta."""
+    table = columns()
+    rename = {c.name: c.label for c in table.values()} if spec.labels else None
+    change = bool(spec.columns) and spec.columns[0].name == "change"
+    meta = [table[n] for n in JSONL_META]
+    get = getter(spec.columns)
+    encoder = msgspec.json.Encoder()
+    buf = bytearray()
+    count = 0
+    for row in rows:
+        obj: dict[str, Any]
+        if spec.chosen:
+            obj = dict(zip(spec.headers, get(row), strict=True))
+        else:
+            obj = {"change": row["change"]} if change else {}
+            obj.update(to_row(stored_record(row)))
+            obj.update((c.name, row[c.source]) for c in meta)
+            if rename:
+                obj = {rename.get(k, k): v for k, v in obj.items()}
+        encoder.encode_into(obj, buf, -1)
+        buf += b"\n"
+        count += 1
+        if len(buf) > 1 << 16:
+            out.write(buf)
+            buf.clear()
+    out.write(buf)
+    return count
+
+
+# -- XLSX and Parquet (optional extras; :mod:`toefl_access.export_typed`) -----------------
+
+
+def require(module: str, extra: str, purpose: str) -> Any:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(extra, module, purpose) from None
+
+
+def write_xlsx(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """One sheet with a frozen header row and typed cells (the ``[excel]`` extra)."""
+    from .export_typed import write_xlsx as write
+
+    return write(rows, out, spec)
+
+
+def write_parquet(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """Typed Parquet columns (the ``[parquet]`` extra)."""
+    from .export_typed import write_parquet as write
+
+    return write(rows, out, spec)
+
+
+# -- ScoreLink ----------------------------------------------------------------------------
+
+
+def write_scorelink(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """The stored original line of each report, byte for byte as received, ``\\n`` after
+    each. Reports received as JSON have no line: theirs is rendered from the stored values
+    in the current layout (a note says how many). Cancelled reports are left out: the
+    format cannot mark them, and a loader would take them as valid scores (a note too)."""
+    count = rendered = cancelled = 0
+    for row in rows:
+        if row["cancelled_at"] is not None:
+            cancelled += 1
+            continue
+        if row["format"] == "text":
+            out.write(row["raw"])
+        else:
+            out.write(_rendered(stored_record(row)))
+            rendered += 1
+        out.write(b"\n")
+        count += 1
+    if rendered:
+        spec.notes.append(
+            f"{rendered} reports came from the API as JSON: their lines were rendered from "
+            "the stored values in the current layout, not copied as received"
+        )
+    if cancelled:
+        spec.notes.append(
+            f"{cancelled} cancelled reports were left out (ScoreLink lines cannot say "
+            "cancelled); list them with --to csv --where _cancelled=yes"
+        )
+    return count
+
+
+def _rendered(record: Record) -> bytes:
+    """The line of a report received as JSON. An ID number stored as a keyed hash (too long
+    for its field) is written masked, as the stored lines of text reports hold it."""
+    if record.layout not in layouts.BUILTIN:
+        record.layout = layouts.CURRENT
+    for f in layouts.builtin(record.layout).data_fields:
+        value = record.values.get(f.name)
+        if f.kind == "sensitive" and value is not None and len(value.encode()) > f.size:
+            record.values[f.name] = "*" * f.size
+    return render(record)
+
+
+WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes], Spec], int]] = {
+    "csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx, "parquet": write_parquet,
+    "scorelink": write_scorelink,
+}
+_EXTRAS = {"xlsx": ("openpyxl", "excel", "Exporting to XLSX"),
+           "parquet": ("pyarrow", "parquet", "Exporting to Parquet")}
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file that appears at ``path`` complete or not at all.
+
+    It is written as a temporary file in the same folder (owner-only permissions), flushed
+    to disk, then renamed over ``path``; if anything raises, the temporary file is removed
+    and ``path`` is left as it was.
+    """
+    target = Path(path)
+    folder = target.absolute().parent
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; give a file name, e.g. {target / 'scores.csv'}")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {target}: the folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise ToeflAccessError(f"cannot write in {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ToeflAccessError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable (POSIX folders only)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- the whole export ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ExportResult:
+    """What an export wrote: ``rows``, the count of each ``change``, the ``target`` (a
+    path, or ``-``), the bookmark before and after (deltas), and notes for the user."""
+
+    rows: int
+    changes: dict[str, int]
+    target: str
+    previous: Bookmark | None = None
+    bookmark: Bookmark | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def export(
+    store: Store,
+    *,
+    to: str,
+    output: str | os.PathLike[str] | None = None,
+    stdout: IO[bytes] | None = None,
+    columns: Sequence[str] | None = None,
+    where: Iterable[str] = (),
+    changed_since: dt.datetime | None = None,
+    since_last: str | None = None,
+    headers: str = "names",
+    excel: bool = True,
+) -> ExportResult:
+    """Export stored reports to ``output`` (a file, written atomically) or ``stdout``.
+
+    ``since_last=NAME`` exports what is new, changed or cancelled since the last export
+    under NAME and then moves its bookmark; it needs a file (standard output cannot be
+    known to be complete). Everything else is checked before the store is read.
+    """
+    if to not in FORMATS:
+        raise UsageError(f"cannot export to {to!r}; use one of {', '.join(FORMATS)}")
+    if headers not in ("names", "labels"):
+        raise UsageError(f"--headers is names or labels, not {headers!r}")
+    if to == "scorelink" and (columns is not None or headers == "labels"):
+        raise UsageError("--to scorelink writes whole ScoreLink lines: --columns and "
+                         "--headers do not apply")
+    if not excel and to != "csv":
+        raise UsageError("--plain applies to --to csv only")
+    if since_last is not None and not since_last.strip():
+        raise UsageError("--since-last needs a name, e.g. --since-last slate")
+    if since_last is not None and output in (None, "-"):
+        raise UsageError(
+            "--since-last needs -o FILE: its bookmark moves only once the file is completely "
+            "written and in place, which standard output cannot guarantee"
+        )
+    if to in _EXTRAS:
+        require(*_EXTRAS[to])
+    if output in (None, "-"):
+        if stdout is None:
+            raise UsageError("give -o FILE, or a stream to write to")
+        if to in BINARY and stdout.isatty():
+            raise UsageError(f"{to} is a binary format: write it to a file with -o FILE.{to}")
+    delta = since_last is not None or changed_since is not None
+    spec = Spec(select_columns(columns, change=delta), chosen=columns is not None,
+                labels=headers == "labels", excel=excel)
+    filters = parse_where(where)
+    write = WRITERS[to]
+    changes: Counter[str] = Counter()
+    with store.export_rows(where=filters, changed_since=changed_since,
+                           since_last=since_last) as batch:
+        rows = _prepared(batch.rows, changes)
+        if output not in (None, "-"):
+            assert output is not None
+            target = os.path.abspath(output)
+            with atomic_file(output) as fh:
+                count = write(rows, fh, spec)
+        elif to in BINARY:  # zip and Parquet writers seek, pipes cannot: spool first
+            assert stdout is not None
+            target = "-"
+            with tempfile.TemporaryFile() as tmp:
+                count = write(rows, tmp, spec)
+                tmp.seek(0)
+                shutil.copyfileobj(tmp, stdout)
+        else:
+            assert stdout is not None
+            target = "-"
+            count = write(rows, stdout, spec)
+    result = ExportResult(rows=count, changes={c: changes[c] for c in CHANGES} if delta else {},
+                          target=target, notes=spec.notes)
+    if since_last is not None:
+        result.previous = batch.previous
+        assert batch.until is not None
+        result.bookmark = store.advance_bookmark(
+            since_last, since=batch.previous.position if batch.previous else None,
+            until=batch.until, rows=count, target=target,
+        )
+    return result
+
