@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+import msgspec
+
 from . import layout as layouts
 from .dates import UTC, api_format, format_duration
 from .errors import (
@@ -36,13 +38,18 @@ from .errors import (
     AuthenticationError,
     ForbiddenError,
     InputError,
+    LayoutError,
     ToeflAccessError,
     TransportError,
 )
-from .jsonformat import parse_json
-from .record import Record
+from .jsonformat import iter_objects, key_map, normalize_key, parse_json
+from .record import IDENTITY, Record
+from .sensitive import KEEP, Protector, is_mask, protector_for
+from .sensitive import spans as sensitive_spans
 from .store import Incoming, Store, WindowCounts, incoming_from_records, report_key
-from .textformat import BOM, Codec, codec, detect_layout
+from .store.structs import digest
+from .store.writing import compress_body
+from .textformat import BOM, codec, detect_layout
 from .windows import DEFAULT_LAG, DEFAULT_LOOKBACK, DEFAULT_WINDOW, Window, plan
 
 log = logging.getLogger("toefl_access.sync")
@@ -78,6 +85,8 @@ class SyncResult:
     stopped: str | None = None
     exit_code: int = EXIT_OK
     watermark: dt.datetime | None = None
+    #: Things the user should know that are not failures (e.g. the sensitive mode changed).
+    notices: list[str] = field(default_factory=list)
 
 
 # -- turning a body into store input ------------------------------------------------------
@@ -95,9 +104,11 @@ def _split_lines(body: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def _key_of_line(c: Codec, line: bytes) -> str | None:
-    """The report key straight from the bytes, or None when only a full parse can tell."""
-    reg, date, inst, dept = (line[s - 1 : e] for s, e in identity_spans(c.layout))
+def _key_of_line(spans: tuple[tuple[int, int], ...], line: bytes) -> str | None:
+    """The report key straight from the bytes, or None when only a full parse can tell.
+    ``spans`` is :func:`identity_spans` of the layout, looked up once per body: hashing a
+    layout (a tuple of every field) costs more than the rest of this function."""
+    reg, date, inst, dept = (line[s - 1 : e] for s, e in spans)
     if not (date.isdigit() and len(date) == 8) or not (reg + inst + dept).isascii():
         return None
     try:
@@ -113,13 +124,71 @@ def _key_of_line(c: Codec, line: bytes) -> str | None:
 
 
 def prepare(body: bytes, fmt: str) -> tuple[list[Incoming], Callable[[Incoming], Record]]:
-    """The store's input for one answer body, and how to parse one item of it on demand."""
+    """The store's input for one answer body as received (no ``sensitive`` processing), and
+    how to parse one item of it on demand. Sync uses :func:`prepare_answer`."""
+    prepared = prepare_answer(body, fmt, protector=KEEP)
+    return prepared.items, prepared.parse
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One answer body made ready for the store (see :func:`prepare_answer`)."""
+
+    items: list[Incoming]
+    parse: Callable[[Incoming], Record]
+    #: What the archive keeps: the body with sensitive values masked (as received if none).
+    body: bytes
+    #: The SHA-256 of ``body`` when it differs from the body received, else None.
+    sha256: str | None
+    #: The layout the records were read with.
+    layout: str
+    #: By item line: the sensitive fields that arrived masked already (a re-read archive).
+    premasked: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    #: By item line, for the records protection changed: the digest of the record as it
+    #: arrived (how a replay recognises content stored under another ``sensitive`` mode).
+    arrived: dict[int, bytes] = field(default_factory=dict)
+
+
+def prepare_answer(
+    body: bytes,
+    fmt: str,
+    *,
+    protector: Protector,
+    layout: layouts.Layout | None = None,
+) -> Prepared:
+    """The store's input for one answer body, with the ``sensitive`` fields protected.
+
+    Clear values never leave this function except through ``parse``, which puts what the
+    mode allows (the keyed hash, nothing, or the value) in the typed field; the items'
+    ``raw`` and digest, and the body to archive, carry the masked bytes. ``layout`` reads
+    text answers whose records have its length (others: the built-in layout, detected) and
+    JSON answers.
+    """
     if fmt == "json":
-        records = list(parse_json(io.BufferedReader(io.BytesIO(body))))
-        by_line = {r.line: r for r in records}
-        return incoming_from_records(records), lambda item: by_line[item.line]
-    lines = _split_lines(body)
-    c = codec(detect_layout(len(line) for _, line in lines[:200]))
+        return _prepare_json(body, protector, layout)
+    return _prepare_text(body, protector, layout)
+
+
+def _prepare_text(body: bytes, protector: Protector, layout: layouts.Layout | None) -> Prepared:
+    bom = body.startswith(BOM)
+    pieces = (body[3:] if bom else body).split(b"\n")
+    lines: list[tuple[int, bytes]] = []
+    for number, piece in enumerate(pieces, start=1):
+        line = piece[:-1] if piece.endswith(b"\r") else piece
+        if line.strip():
+            lines.append((number, line))
+    lengths = [len(line) for _, line in lines[:200]]
+    if layout is not None and lengths and all(n == layout.record_length for n in lengths):
+        c = codec(layout)
+    else:
+        c = codec(detect_layout(lengths))
+    fields = sensitive_spans(c.layout)
+    spans = identity_spans(c.layout)
+    names = tuple(name for _, _, name, _ in fields)
+    clear: dict[int, dict[str, bytes]] = {}
+    premasked: dict[int, tuple[str, ...]] = {}
+    arrived: dict[int, bytes] = {}
+    changed = False
     items: list[Incoming] = []
     for number, line in lines:
         if len(line) != c.length:
@@ -128,18 +197,113 @@ def prepare(body: bytes, fmt: str) -> tuple[list[Incoming], Callable[[Incoming],
                 source="the API answer",
                 line=number,
             )
-        key = _key_of_line(c, line)
+        if fields:
+            stored, found, masked = protector.line(line, fields)
+            if stored is not line:
+                cr = b"\r" if pieces[number - 1].endswith(b"\r") else b""
+                pieces[number - 1] = stored + cr
+                arrived[number] = digest(line)
+                line, changed = stored, True
+            if found:
+                clear[number] = found
+            if masked:
+                premasked[number] = masked
+        key = _key_of_line(spans, line)
         if key is None:
             key = report_key(*c.decode(line, number, check=False).identity)
-        items.append(
-            Incoming(
-                key=key,
-                digest=hashlib.blake2b(line, digest_size=16).digest(),
-                raw=line,
-                line=number,
-            )
-        )
-    return items, lambda item: c.decode(item.raw, item.line)
+        items.append(Incoming(key=key, digest=digest(line), raw=line, line=number))
+
+    def parse(item: Incoming) -> Record:
+        record = c.decode(item.raw, item.line)
+        if names:
+            _settle(record, names, clear.get(item.line), protector)
+        return record
+
+    archived = body
+    if changed:
+        archived = (BOM if bom else b"") + b"\n".join(pieces)
+    return Prepared(
+        items=items,
+        parse=parse,
+        body=archived,
+        sha256=hashlib.sha256(archived).hexdigest() if changed else None,
+        layout=c.layout.name,
+        premasked=premasked,
+        arrived=arrived,
+    )
+
+
+def _settle(
+    record: Record, names: tuple[str, ...], clear: dict[str, Any] | None, protector: Protector
+) -> None:
+    """Put in the record's sensitive fields what the mode allows (None for a mask)."""
+    values = record.values
+    for name in names:
+        if clear and name in clear:
+            values[name] = protector.value(clear[name])
+        elif name in values and (protector.mode != "keep" or is_mask(values[name])):
+            values[name] = None
+
+
+def _prepare_json(body: bytes, protector: Protector, layout: layouts.Layout | None) -> Prepared:
+    lay = layout or layouts.builtin(layouts.CURRENT)
+    objects = list(iter_objects(io.BufferedReader(io.BytesIO(body))))
+    sizes = {f.name: f.size for f in lay.data_fields if f.kind == "sensitive"}
+    keys = key_map(lay)
+    clear: dict[int, dict[str, str]] = {}
+    premasked: dict[int, tuple[str, ...]] = {}
+    arrived: dict[int, bytes] = {}
+    changed = False
+    if sizes:
+        names: dict[str, str | None] = {}
+        for index, obj in enumerate(objects, start=1):
+            if not isinstance(obj, dict):
+                continue  # parse_json names it
+            for member, value in list(obj.items()):
+                if member not in names:
+                    names[member] = keys.get(normalize_key(member))
+                name = names[member]
+                if name not in sizes:
+                    continue
+                assert name is not None
+                stored, text, masked = protector.json_value(value, sizes[name])
+                if stored is not value:
+                    if index not in arrived:
+                        arrived[index] = digest(msgspec.json.encode(obj))
+                    obj[member] = stored
+                    changed = True
+                if text is not None:
+                    clear.setdefault(index, {})[name] = text
+                if masked:
+                    premasked[index] = (*premasked.get(index, ()), name)
+    records = list(parse_json(objects, layout=lay))
+    if sizes:
+        for r in records:
+            _settle(r, tuple(sizes), clear.get(r.line), protector)
+    by_line = {r.line: r for r in records}
+    archived = _json_body(body, objects) if changed else body
+    return Prepared(
+        items=incoming_from_records(records),
+        parse=lambda item: by_line[item.line],
+        body=archived,
+        sha256=hashlib.sha256(archived).hexdigest() if changed else None,
+        layout=lay.name,
+        premasked=premasked,
+        arrived=arrived,
+    )
+
+
+def _json_body(body: bytes, objects: list[Any]) -> bytes:
+    """The answer again with its records replaced by ``objects`` (the masked ones)."""
+    try:
+        top = msgspec.json.decode(body[3:] if body.startswith(BOM) else body)
+    except msgspec.DecodeError:
+        top = {}
+    if isinstance(top, dict):
+        top["data"] = objects
+    else:
+        top = objects
+    return msgspec.json.encode(top)
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -157,9 +321,15 @@ class SyncSettings:
     concurrency: int = 4
     format: str = "text"
     wait: bool = False
+    #: How ID numbers are kept: ``keep``, ``hash`` or ``drop`` (:mod:`toefl_access.sensitive`).
+    sensitive: str = "hash"
+    #: A file holding the key of the ID-number hash (default: a key kept in the database).
+    hash_key_file: str | None = None
+    #: A layout name or file for text records of its length (default: built-in, detected).
+    layout: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "since": self.since and api_format(self.since),
             "until": self.until and api_format(self.until),
             "window": format_duration(self.window),
@@ -167,7 +337,11 @@ class SyncSettings:
             "lag": format_duration(self.lag),
             "concurrency": self.concurrency,
             "format": self.format,
+            "sensitive": self.sensitive,
         }
+        if self.layout:
+            out["layout"] = self.layout
+        return out
 
 
 Progress = Callable[[Window, WindowCounts | None, int], None]
@@ -188,8 +362,12 @@ def sync(
         raise ToeflAccessError("--concurrency must be at least 1")
     if settings.format not in ("text", "json"):
         raise ToeflAccessError(f"--format must be text or json, not {settings.format!r}")
+    layout = check_layout(layouts.load(settings.layout)) if settings.layout else None
     now = now or dt.datetime.now(UTC)
     with store.sync_lock(wait=settings.wait):
+        protector, notices = protector_for(
+            store, settings.sensitive, key_file=settings.hash_key_file
+        )
         windows = plan(
             watermark=store.watermark(),
             now=now,
@@ -199,7 +377,7 @@ def sync(
             lookback=settings.lookback,
             lag=settings.lag,
         )
-        result = SyncResult(run_id=None, windows=windows)
+        result = SyncResult(run_id=None, windows=windows, notices=notices)
         if on_plan:
             on_plan(windows)
         if not windows:
@@ -208,7 +386,7 @@ def sync(
         started = time.monotonic()
         result.run_id = store.begin_run(started_at=dt.datetime.now(UTC), params=settings.describe())
         try:
-            _run(client, store, settings, result, on_window)
+            _run(client, store, settings, result, on_window, protector, layout)
         finally:
             result.elapsed = time.monotonic() - started
             store.finish_run(
@@ -225,25 +403,38 @@ def sync(
     return result
 
 
-def _fetch(client: BodySource, w: Window, fmt: str) -> Any:
-    return client.fetch_body(w.start, w.end, format=fmt)
+def _fetch(
+    client: BodySource, w: Window, fmt: str, finish: Callable[[bytes], Any] | None = None
+) -> Any:
+    """The body of a window; with ``finish``, ``(body, finish(content))``, or ``(body, the
+    exception finish raised)``, for the writer to raise in window order after counting the
+    body. Runs in a fetch thread: zlib and hashing release the GIL there and the rest
+    overlaps with the writer's database work."""
+    body = client.fetch_body(w.start, w.end, format=fmt)
+    if finish is None:
+        return body
+    try:
+        return body, finish(body.content)
+    except Exception as exc:
+        return body, exc
 
 
 def _ahead(
-    pool: ThreadPoolExecutor, client: BodySource, windows: Sequence[Window], fmt: str, depth: int
+    pool: ThreadPoolExecutor, client: BodySource, windows: Sequence[Window], fmt: str, depth: int,
+    finish: Callable[[bytes], Any] | None = None,
 ) -> Iterator[tuple[Window, Future[Any]]]:
     """Windows with their fetches, in order, keeping ``depth`` fetches in flight."""
     pending: deque[tuple[Window, Future[Any]]] = deque()
     todo = iter(windows)
     for w in todo:
-        pending.append((w, pool.submit(_fetch, client, w, fmt)))
+        pending.append((w, pool.submit(_fetch, client, w, fmt, finish)))
         if len(pending) >= depth:
             break
     while pending:
         yield pending.popleft()
         nxt = next(todo, None)
         if nxt is not None:
-            pending.append((nxt, pool.submit(_fetch, client, nxt, fmt)))
+            pending.append((nxt, pool.submit(_fetch, client, nxt, fmt, finish)))
 
 
 def _run(
@@ -252,29 +443,42 @@ def _run(
     settings: SyncSettings,
     result: SyncResult,
     on_window: Progress | None,
+    protector: Protector,
+    layout: layouts.Layout | None,
 ) -> None:
     assert result.run_id is not None
     total = WindowCounts(0, 0, 0, 0)
     unreachable = 0
     with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="fetch") as pool:
-        stream = _ahead(pool, client, result.windows, settings.format, settings.concurrency)
+
+        def finish(content: bytes) -> tuple[Prepared, bytes]:
+            ready = prepare_answer(content, settings.format, protector=protector, layout=layout)
+            return ready, compress_body(ready.body)
+
+        stream = _ahead(
+            pool, client, result.windows, settings.format, settings.concurrency, finish
+        )
         for w, future in stream:
             try:
-                body = future.result()
+                body, done = future.result()
                 result.statuses[body.status] = result.statuses.get(body.status, 0) + 1
                 result.nbytes += body.nbytes
-                items, parse_item = prepare(body.content, settings.format)
+                if isinstance(done, Exception):
+                    raise done
+                ready, compressed = done
+                items = ready.items
                 counts = store.write_window(
                     run_id=result.run_id,
                     start=w.start,
                     end=w.end,
                     fmt=settings.format,
-                    body=body.content,
-                    sha256=body.sha256,
+                    body=ready.body,
+                    sha256=ready.sha256 or body.sha256,
                     status=body.status,
                     incoming=items,
-                    parse=parse_item,
+                    parse=ready.parse,
                     received_at=dt.datetime.now(UTC),
+                    compressed=compressed,
                 )
             except (AuthenticationError, ForbiddenError) as exc:
                 _fail(store, result, w, exc)
@@ -323,6 +527,18 @@ def _fail(store: Store, result: SyncResult, w: Window, exc: ToeflAccessError) ->
     store.record_failure(
         run_id=result.run_id, start=w.start, end=w.end, error=str(exc), status=status
     )
+
+
+def check_layout(layout: layouts.Layout) -> layouts.Layout:
+    """The layout, if it has the four fields that identify a report (else LayoutError)."""
+    missing = [n for n in IDENTITY if not layout.has(n)]
+    if missing:
+        raise LayoutError(
+            f"the layout has no {', '.join(missing)}: a report is identified by "
+            f"{', '.join(IDENTITY)}",
+            source=layout.name,
+        )
+    return layout
 
 
 @cache

@@ -113,3 +113,4 @@ from . import mock_cmds  # noqa: E402, F401
 from . import api_cmds  # noqa: E402, F401
 from . import sync_cmds  # noqa: E402, F401
 from . import export_cmds  # noqa: E402, F401
+from . import history_cmds  # noqa: E402, F401

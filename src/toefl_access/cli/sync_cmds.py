@@ -19,8 +19,10 @@ from ..dates import UTC, api_format, parse_duration, parse_instant
 from ..errors import KEY_ADVICE
 from ..windows import Window
 from . import main
+from .configured import load_settings, settings_options
 
 if TYPE_CHECKING:  # the store and sync (SQLAlchemy) load only for the commands that use them
+    from ..settings import Settings
     from ..store import Store
     from ..sync import SyncResult, SyncSettings
 
@@ -40,13 +42,6 @@ db_option = click.option(
 def _instant(what: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         return None if value is None else parse_instant(value, what=what)
-
-    return convert
-
-
-def _duration(what: str) -> Callable[[click.Context, click.Parameter, str], dt.timedelta]:
-    def convert(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
-        return parse_duration(value, what=what)
 
     return convert
 
@@ -132,79 +127,97 @@ def _when(value: dt.datetime | None) -> str:
 @click.option(
     "--until", callback=_instant("--until"), help="End of a backfill (default: now minus --lag)."
 )
+@click.option("--window", help="Size of each UTC window.  [default: 1d]")
 @click.option(
-    "--window",
-    default="1d",
-    show_default=True,
-    callback=_duration("--window"),
-    help="Size of each UTC window.",
+    "--lookback", help="Overlap re-read before the watermark, for late reports.  [default: 3d]"
 )
-@click.option(
-    "--lookback",
-    default="3d",
-    show_default=True,
-    callback=_duration("--lookback"),
-    help="Overlap re-read before the watermark, for late reports.",
-)
-@click.option(
-    "--lag",
-    default="5m",
-    show_default=True,
-    callback=_duration("--lag"),
-    help="Safety distance from now for the last window's end.",
-)
+@click.option("--lag", help="Safety distance from now for the last window's end.  [default: 5m]")
 @click.option(
     "--concurrency",
-    default=4,
-    show_default=True,
     type=click.IntRange(1, 64),
-    help="Windows fetched at the same time (writes stay serialized).",
+    help="Windows fetched at the same time (writes stay serialized).  [default: 4]",
 )
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Ask the API for fixed-length records or JSON.",
+    help="Ask the API for fixed-length records or JSON.  [default: text]",
+)
+@click.option(
+    "--sensitive",
+    type=click.Choice(["keep", "hash", "drop"]),
+    help="How ID numbers are stored: keyed hash, nothing, or in clear.  [default: hash]",
+)
+@click.option(
+    "--layout",
+    metavar="NAME|PATH",
+    help="Read text records of its length with this layout (default: built-in, detected).",
 )
 @click.option("--wait", is_flag=True, help="Wait for another running sync instead of exiting.")
 @click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint.")
-@db_option
+@settings_options
 def sync_cmd(
     since: dt.datetime | None,
     until: dt.datetime | None,
-    window: dt.timedelta,
-    lookback: dt.timedelta,
-    lag: dt.timedelta,
-    concurrency: int,
-    fmt: str,
+    window: str | None,
+    lookback: str | None,
+    lag: str | None,
+    concurrency: int | None,
+    fmt: str | None,
+    sensitive: str | None,
+    layout: str | None,
     wait: bool,
     sandbox: bool,
-    db_url: str,
+    config_path: str | None,
+    db_url: str | None,
 ) -> None:
     """Fetch every score report released since the watermark into the database.
 
-    Run it from cron or a systemd timer. Exit codes: 0 all windows done, 1 some windows
+    Run it from cron or a systemd timer. Defaults come from the settings file and the
+    environment (see `toefl-access config`). Exit codes: 0 all windows done, 1 some windows
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
     """
     from ..store import open_store
     from ..sync import SyncSettings
     from .api_cmds import make_client
 
+    conf = load_settings(
+        config_path, db=db_url, window=window, lookback=lookback, lag=lag,
+        concurrency=concurrency, format=fmt, sensitive=sensitive, layout=layout,
+    )  # fmt: skip
     settings = SyncSettings(
         since=since,
         until=until,
-        window=window,
-        lookback=lookback,
-        lag=lag,
-        concurrency=concurrency,
-        format=fmt,
+        window=parse_duration(conf.window, what="--window"),
+        lookback=parse_duration(conf.lookback, what="--lookback"),
+        lag=parse_duration(conf.lag, what="--lag"),
+        concurrency=int(conf.concurrency),
+        format=conf.format,
         wait=wait,
+        sensitive=conf.sensitive,
+        hash_key_file=conf.hash_key_file,
+        layout=conf.layout,
     )
-    with make_client(sandbox=sandbox) as client, open_store(db_url) as store:
+    with make_client(sandbox=sandbox, **client_settings(conf, sandbox)) as client, open_store(
+        conf.db
+    ) as store:
         result = run_sync(client, store, settings)
     sys.exit(result.exit_code)
+
+
+def client_settings(conf: Settings, sandbox: bool) -> dict[str, Any]:
+    """The key and URL for :func:`make_client` from the settings: ``base_url`` (unless
+    ``sandbox``) and the key read from ``authcode_file`` when the environment has no key."""
+    import os
+
+    from ..apikey import ENV_AUTHCODE, ENV_AUTHCODE_FILE, read_authcode
+
+    out: dict[str, Any] = {}
+    if conf.base_url and not sandbox:
+        out["base_url"] = conf.base_url
+    if conf.authcode_file and not os.environ.get(ENV_AUTHCODE, "").strip():
+        out["authcode"] = read_authcode({ENV_AUTHCODE_FILE: conf.authcode_file})
+    return out
 
 
 def run_sync(
@@ -217,6 +230,8 @@ def run_sync(
     with progress_reporter(sys.stderr.isatty()) as (on_plan, on_window):
         result = sync(client, store, settings, now=now, on_plan=on_plan, on_window=on_window)
     print_summary(result, console)
+    for notice in result.notices:
+        click.echo(f"Warning: {notice}", err=True)
     if result.exit_code == 2:
         click.echo(f"Error: the API refused the key; the run stopped. {KEY_ADVICE}", err=True)
     elif result.exit_code == 3:
@@ -228,13 +243,15 @@ def run_sync(
 
 @main.command("status")
 @click.option("--runs", default=5, show_default=True, help="How many recent runs to show.")
-@db_option
-def status_cmd(runs: int, db_url: str) -> None:
+@settings_options
+def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
     """Show the watermark, coverage gaps, recent runs and what the database holds."""
+    from ..sensitive import META_MODE, describe
     from ..store import open_store
 
-    with open_store(db_url) as store:
+    with open_store(load_settings(config_path, db=db_url).db) as store:
         st = store.status(runs=runs)
+        personal = describe(store.meta_get(META_MODE))
     console = Console()
     now = dt.datetime.now(UTC)
     console.print(f"Database: {st.url} ({st.backend}, schema {st.revision})")
@@ -243,6 +260,7 @@ def status_cmd(runs: int, db_url: str) -> None:
         f"archived answers: {st.archived_responses}"
     )
     console.print(f"Watermark: {_when(st.watermark)}")
+    console.print(f"[yellow]{personal}[/yellow]" if "CLEAR" in personal else personal)
     if st.last_new_report is not None:
         console.print(
             f"Last new report: {_when(st.last_new_report)} ({_ago(now - st.last_new_report)} ago)"
@@ -304,12 +322,12 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@db_option
-def db_upgrade_cmd(db_url: str) -> None:
+@settings_options
+def db_upgrade_cmd(config_path: str | None, db_url: str | None) -> None:
     """Create the schema or upgrade it in place to the current version."""
     from ..store import open_store
 
-    with open_store(db_url) as store:
+    with open_store(load_settings(config_path, db=db_url).db) as store:
         store.upgrade()
         click.echo(f"Database at revision {store.revision()}.")
 

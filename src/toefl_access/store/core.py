@@ -6,6 +6,7 @@ backends (:mod:`.sqlite`, :mod:`.postgres`) fill in the hooks.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -255,6 +256,25 @@ class StoreCore:
         """The end of the contiguous covered run that starts at the earliest coverage start."""
         cov = self.coverage()
         return cov[0][1] if cov else None
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (restored after, even on error).
+
+    Writing a window allocates tens of thousands of lists and dicts that die by reference
+    counting; each allocation burst would trigger collections that walk every live object
+    (the window's rows included) for nothing: a fifth of the write's CPU time. Cycles made
+    meanwhile, in any thread, are collected after the block. Nests and overlaps safely: only
+    the block that found collection enabled enables it again.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from ..errors import StoreError
 from ..record import Record
 from . import schema as s
-from .core import StoreCore, _encode, _new_id
+from .core import StoreCore, _encode, _new_id, gc_paused
+from .history import cancelled_among, with_cancel_warning
 from .structs import Incoming, WindowCounts
 
 ZLIB_LEVEL = 3
@@ -127,7 +128,7 @@ class WindowWriter(StoreCore):
         if start >= end:
             raise StoreError(f"window start {start} is not before its end {end}")
         doing = f"writing the window {start:%Y-%m-%d %H:%M}..{end:%Y-%m-%d %H:%M}"
-        with self._guard(doing), self._write() as conn:
+        with gc_paused(), self._guard(doing), self._write() as conn:
             archive_id = self._archive(
                 conn, run_id=run_id, start=start, end=end, fmt=fmt, body=body, sha256=sha256,
                 status=status, received_at=received_at, records=len(incoming),
@@ -188,6 +189,7 @@ class WindowWriter(StoreCore):
             {i.key for i in incoming if i.key in stored and stored[i.key][1] != i.digest}
         )
         known = self._load_known(cur, differing) if differing else {}
+        cancelled = cancelled_among(conn, differing) if differing else {}
         state = {k: _Key(d, n, known.get(k)) for k, (_, d, n) in stored.items()}
 
         when = self._value(received_at)
@@ -211,6 +213,8 @@ class WindowWriter(StoreCore):
                 touched.add(key)
                 continue
             record = parse(inc)
+            if key in cancelled:  # it stays cancelled (an update leaves the mark alone)
+                record = with_cancel_warning(record, cancelled[key])
             if record.warnings:
                 counts.warnings += 1
             row = self._report_row(key, inc, record, when)
