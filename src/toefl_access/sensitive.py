@@ -120,7 +120,7 @@ class Protector:
         """The keyed hash of an ID number: HMAC-SHA256 hex of its normalized form."""
         assert self.key is not None
         normal = "".join(value.split()).upper()
-        return hmac.new(self.key, normal.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self.key, normal.encode("utf-8"), "sha256").hex()
 
     def value(self, clear: str | bytes | None) -> str | None:
         """What the typed column holds for a value received in clear."""

@@ -92,18 +92,6 @@ class SyncResult:
 # -- turning a body into store input ------------------------------------------------------
 
 
-def _split_lines(body: bytes) -> list[tuple[int, bytes]]:
-    if body.startswith(BOM):
-        body = body[3:]
-    out = []
-    for number, line in enumerate(body.split(b"\n"), start=1):
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if line.strip():
-            out.append((number, line))
-    return out
-
-
 def _key_of_line(spans: tuple[tuple[int, int], ...], line: bytes) -> str | None:
     """The report key straight from the bytes, or None when only a full parse can tell.
     ``spans`` is :func:`identity_spans` of the layout, looked up once per body: hashing a
