@@ -6,13 +6,14 @@ import base64
 import datetime as dt
 import itertools
 import json
+from collections.abc import Iterable
 
 import httpx
 import pytest
 
 from toefl_access.errors import InputError, KeyFormatError, UsageError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, parse_fault, population
-from toefl_access.mock.wire import text_pieces
+from toefl_access.mock.wire import text_lines
 from toefl_access.parse import parse
 from toefl_access.textformat import parse_lines
 
@@ -221,24 +222,46 @@ def test_served_log_never_holds_the_key(api: MockApi) -> None:
 
 def test_a_large_window_starts_answering_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     rendered = 0
-    real = text_pieces
 
-    def counting(report: population.Report) -> tuple[bytes, ...]:
+    def counting(reports: Iterable[population.Report], out: list[bytes]) -> int:
         nonlocal rendered
-        rendered += 1
-        return real(report)
+        n = text_lines(reports, out)
+        rendered += n
+        return n
 
-    monkeypatch.setattr("toefl_access.mock.api.text_pieces", counting)
+    monkeypatch.setattr("toefl_access.mock.api.text_lines", counting)
     api = MockApi(per_day=100_000, now=NOW)
     params = {**WINDOW, "startdate": "2025-04-01T00:00:00", "enddate": "2025-04-02T00:00:00"}
     with client(api) as c, c.stream("GET", "/scores", params=params, headers=KEY) as answer:
         chunks = answer.iter_raw()
         first = next(chunks)
         assert answer.status_code == 200 and len(first) >= 1601
-        assert rendered <= 1000  # of 100,000: the rest is made as the client reads
+        assert rendered <= 100  # of 100,000: the rest is made as the client reads
         second = next(chunks)
         assert len(first + second) % 1601 == 0
-        assert rendered <= 2000
+        assert rendered <= 1000
+
+
+def test_the_report_cache_changes_no_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = MockApi(per_day=3000, now=NOW)
+    whole = {**WINDOW, "startdate": "2025-06-01T00:00:00", "enddate": "2025-06-03T00:00:00"}
+    inside = {**WINDOW, "startdate": "2025-06-01T07:13:00", "enddate": "2025-06-02T05:00:00"}
+
+    def bodies() -> list[bytes]:
+        return [get(api, {**w, "format": f}).content for w in (whole, inside)
+                for f in ("text", "json")]  # fmt: skip
+
+    population.cache.clear()
+    first = bodies()  # makes the reports and keeps them
+    assert len(population.cache) == 6  # two days of three chunks
+    assert bodies() == first  # from the cache, the part inside too
+    monkeypatch.setattr(population, "cache", population.ReportCache(0))
+    assert bodies() == first
+    assert len(population.cache) == 0
+    small = population.ReportCache(4)  # room for the first day: the second passes by
+    monkeypatch.setattr(population, "cache", small)
+    assert bodies() == first
+    assert len(small) == 3
 
 
 # -- faults ---------------------------------------------------------------------------------

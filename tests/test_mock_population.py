@@ -13,7 +13,7 @@ import pytest
 
 from toefl_access import layout as layouts
 from toefl_access.jsonformat import parse_json, to_object
-from toefl_access.mock import population
+from toefl_access.mock import population, wire
 from toefl_access.mock.draws import Draws
 from toefl_access.mock.wire import json_object, text_line
 from toefl_access.record import (
@@ -225,6 +225,38 @@ def test_fast_encoders_equal_the_package_renderers(season: list[population.Relea
     # records from elsewhere (own raw bytes, extras) go through the general renderers
     parsed = next(parse_lines(iter([render(season[0].record)])))
     assert text_line(parsed) == render(parsed)
+
+
+def test_streamed_pieces_equal_the_package_renderers(season: list[population.Release]) -> None:
+    """What the API streams is ``render`` and ``to_object`` of the records, byte for byte."""
+    reports = list(population.reports(at("2025-12-01"), at("2026-03-25"), seed=7, per_day=40))
+    assert len(reports) == len(season)
+    assert {r.kind for r in season} >= {"rescore", "late-send"}
+    assert any(r.rpdt for r in reports) and any(r.earlier for r in reports)
+    text: list[bytes] = []
+    assert wire.text_lines(reports, text) == len(reports)
+    assert b"".join(text) == b"".join(render(r.record) + b"\n" for r in season)
+    objects: list[bytes] = []
+    assert wire.json_objects(reports, objects) == len(reports)
+    want = b"".join(b"," + msgspec.json.encode(to_object(r.record)) for r in season)
+    assert b"".join(objects) == want
+
+
+def test_a_window_long_ago_has_people_born_before_their_tests() -> None:
+    """People have one date of birth; a test sat before they were 15 makes them older."""
+    got = list(population.releases(at("1996-03-01"), at("1996-03-03"), seed=2, per_day=300))
+    reports = list(population.reports(at("1996-03-01"), at("1996-03-03"), seed=2, per_day=300))
+    assert any(r.born != r.person.born for r in reports)
+    for release in got:
+        v = release.record.values
+        assert validate(v, today=release.at.date(), date_fields=DATE_FIELDS) == []
+        assert (v["test_date"] - v["date_of_birth"]).days >= 15 * 365
+    text: list[bytes] = []
+    wire.text_lines(reports, text)
+    assert b"".join(text) == b"".join(render(r.record) + b"\n" for r in got)
+    objects: list[bytes] = []
+    wire.json_objects(reports, objects)
+    assert b"".join(objects) == b"".join(b"," + json_object(r.record) for r in got)
 
 
 def test_sandbox_samples() -> None:

@@ -33,6 +33,7 @@ import base64
 import binascii
 import datetime as dt
 import hmac
+import itertools
 import logging
 import re
 import threading
@@ -45,7 +46,7 @@ from ..errors import KeyFormatError, UsageError
 from . import population
 from .draws import Draws
 from .faults import Fault, parse_fault
-from .wire import json_pieces, text_pieces
+from .wire import json_objects, text_lines
 
 if TYPE_CHECKING:
     import httpx
@@ -59,8 +60,10 @@ SCORES_PATH = "/scores"
 SANDBOX_PATH = "/scores/sample-data"
 TYPES = ("TOEFL",)
 REPORTBY = ("scorelinkbyreportdate",)
-#: About how many body bytes go out at a time.
+#: About how many body bytes go out at a time (the first chunk holds a few records only, for
+#: a prompt first byte).
 CHUNK = 256 * 1024
+_FIRST_CHUNK = 8
 _API_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json"
@@ -392,52 +395,61 @@ def _instant(text: str) -> dt.datetime | None:
         return None
 
 
-def _cut_piece(piece: bytes, fraction: float) -> bytes:
-    """The part of ``piece`` (one record) sent before a cut inside it."""
-    return piece[: min(len(piece) - 1, max(1, int(len(piece) * fraction)))]
+def _cut_piece(piece: bytes, skip: int, fraction: float) -> bytes:
+    """The part of ``piece`` sent before a cut inside its record (after ``skip`` bytes)."""
+    size = len(piece) - skip
+    return piece[: skip + min(size - 1, max(1, int(size * fraction)))]
 
 
 def _text_body(reports: Iterator[population.Report], cut: _Cut | None) -> Iterator[bytes]:
-    return _body(reports, cut, text_pieces, CHUNK // 1601)
+    return _body(reports, cut, text_lines, CHUNK // 1601)
 
 
 def _json_body(reports: Iterator[population.Report], cut: _Cut | None) -> Iterator[bytes]:
-    return _body(reports, cut, json_pieces, CHUNK // 1100, head=b'{"data":[', sep=b",",
-                 foot=b"]}")  # fmt: skip
+    return _body(reports, cut, json_objects, CHUNK // 1100, head=b'{"data":[', foot=b"]}")
 
 
 def _body(
     reports: Iterator[population.Report],
     cut: _Cut | None,
-    pieces: Callable[[population.Report], tuple[bytes, ...]],
+    render: Callable[[Iterable[population.Report], list[bytes]], int],
     per_chunk: int,
     *,
     head: bytes = b"",
-    sep: bytes = b"",
     foot: bytes = b"",
 ) -> Iterator[bytes]:
-    """The body: ``head``, the reports' ``pieces`` (``sep`` between two), ``foot``; joined
-    ``per_chunk`` reports at a time. A ``cut`` ends it inside one report."""
+    """``head``, the reports rendered ``per_chunk`` at a time (the first chunk holds a few
+    only), ``foot``. A JSON object's pieces start with the comma that separates it from the
+    one before, which the first one drops. A ``cut`` ends the body inside its record."""
     out = [head]
-    sent = 0
-    cut_at = -1 if cut is None else cut.index
-    for index, report in enumerate(reports):
-        if index and sep:
-            out.append(sep)
-        if index == cut_at:
-            assert cut is not None
-            out.append(_cut_piece(b"".join(pieces(report)), cut.fraction))
-            chunk = b"".join(out)
-            yield chunk
-            if cut.how != "short":
-                raise ConnectionDropped(cut.how, sent + len(chunk))
-            return
-        out += pieces(report)
-        if index % per_chunk == per_chunk - 1:
-            chunk = b"".join(out)
-            sent += len(chunk)
-            yield chunk
-            out.clear()
+    sent = done = 0
+    whole = -1 if cut is None else cut.index  # the reports sent whole, all if negative
+    size = _FIRST_CHUNK
+    while done != whole:
+        n = render(itertools.islice(reports, size if whole < 0 else min(size, whole - done)), out)
+        if head and not done and n:
+            out[1] = out[1][1:]
+        done += n
+        if n < size and done != whole:
+            break  # the last reports
+        chunk = b"".join(out)
+        sent += len(chunk)
+        yield chunk
+        out.clear()
+        size = per_chunk
+    if cut is not None:
+        record: list[bytes] = []
+        render(itertools.islice(reports, 1), record)
+        skip = 1 if head else 0  # the comma before a JSON object is sent whole
+        if head and not cut.index:
+            record[0] = record[0][1:]
+            skip = 0
+        out.append(_cut_piece(b"".join(record), skip, cut.fraction))
+        chunk = b"".join(out)
+        yield chunk
+        if cut.how != "short":
+            raise ConnectionDropped(cut.how, sent + len(chunk))
+        return
     out.append(foot)
     chunk = b"".join(out)
     if chunk:

@@ -1,12 +1,12 @@
 """The mock API as a Starlette ASGI app: every path goes to :meth:`MockApi.handle`.
 
-Bodies are made in the thread pool 64 KiB at a time and sent as they come, so a large window
-starts answering at once and many requests are served together. A ``reset`` or
-``truncate-close`` fault raises :class:`~.api.ConnectionDropped` from the body: the server
-then closes the connection without finishing the chunked body, which the client sees as an
-incomplete body. (ASGI cannot send a TCP RST, so on a socket both look like an early close;
-the in-process transport tells them apart.) :func:`quiet_drops` keeps these deliberate drops
-out of uvicorn's error log.
+Bodies are made in the thread pool about 256 KiB at a time (the first chunk holds a few
+records) and sent as they come, so a large window starts answering at once and many requests
+are served together. A ``reset`` or ``truncate-close`` fault raises
+:class:`~.api.ConnectionDropped` from the body: the server then closes the connection without
+finishing the chunked body, which the client sees as an incomplete body. (ASGI cannot send a
+TCP RST, so on a socket both look like an early close; the in-process transport tells them
+apart.) :func:`quiet_drops` keeps these deliberate drops out of uvicorn's error log.
 """
 
 from __future__ import annotations

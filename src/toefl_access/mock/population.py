@@ -34,18 +34,20 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import struct
-from collections.abc import Iterator
-from functools import lru_cache
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from .. import layout as layouts
 from ..dates import parse_instant
 from ..record import Record
 from . import parts
-from .parts import CENTRES, HOME, PAPER_CENTRES, PEOPLE, PLACES, SCORE_SETS, TIMES, Part, Scores
+from .parts import PEOPLE, PLACES, SCORE_SETS, TIMES, Part, Person, Scores
 
 #: The first test date on the 1-6 scale (iBT26).
 IBT26_FROM = dt.date(2026, 1, 21)
@@ -66,9 +68,8 @@ class Release(NamedTuple):
 class Report(NamedTuple):
     """A report as its parts and its own values (dates are proleptic ordinals)."""
 
-    person: Part
+    person: Person
     place: Part
-    centre: Part
     scores: Scores
     times: Part
     registration: bytes
@@ -76,6 +77,7 @@ class Report(NamedTuple):
     test_date: int
     born: int
     earlier: int  # the date of an earlier test on the same scale (MyBest), or 0
+    kind: str  # original, rescore, resend, late-send or reinstatement
 
 
 # -- the draws of a slot ------------------------------------------------------------------
@@ -92,32 +94,31 @@ _SLOT = struct.Struct(
     "B"  # delay: days from the test to the release
     "H"  # paper: rPDT or not
     "H"  # person
-    "H"  # age: days from birth to the test
     "Q"  # registration number
-    "H"  # centre
-    "B"  # home: Home Edition or not
     "H"  # scores: the score set
     "B"  # prior: an earlier test or not
     "H"  # gap: days from the earlier test to this one
     "H"  # place: institution and department
     "B"  # retake: taken once more (without a score that counts)
+    "5x"
 )
 #: A rescore, resend or late send reads its slot's draws past the kind again, as: three tries
 #: at an earlier slot (days back, slot), the sections a rescore changes, and two draws of
 #: another place.
 _EARLIER = struct.Struct("<6xHIHIHIBHH3x")
 assert _EARLIER.size == _SLOT.size
-_JITTER = struct.Struct("<I")
 
 
-@lru_cache(maxsize=4096)
-def _block(seed: int, day: int, block: int) -> bytes:
+def _block(seed: int, day: int, block: int, slots: int = BLOCK) -> bytes:
+    """The draws of the first ``slots`` slots of ``block`` of ``day``."""
     key = f"toefl-access-mock/{seed}/{day}/{block}".encode()
-    return hashlib.shake_128(key).digest(BLOCK * _SLOT.size)
+    return hashlib.shake_128(key).digest(slots * _SLOT.size)
 
 
 def _slot(seed: int, day: int, slot: int) -> tuple[int, ...]:
-    return _SLOT.unpack_from(_block(seed, day, slot // BLOCK), slot % BLOCK * _SLOT.size)
+    """The draws of one slot (for a binary search, or an earlier report)."""
+    within = slot % BLOCK
+    return _SLOT.unpack_from(_block(seed, day, slot // BLOCK, within + 1), within * _SLOT.size)
 
 
 # -- the schedule -----------------------------------------------------------------------
@@ -143,9 +144,7 @@ def _second_of(slot: int, jitter: int, per_day: int) -> int:
 
 
 def _released_at(seed: int, day: int, slot: int, per_day: int) -> int:
-    block = _block(seed, day, slot // BLOCK)
-    (jitter,) = _JITTER.unpack_from(block, slot % BLOCK * _SLOT.size)
-    return _second_of(slot, jitter, per_day)
+    return _second_of(slot, _slot(seed, day, slot)[0], per_day)
 
 
 def _first_slot(seed: int, day: int, per_day: int, second: int) -> int:
@@ -193,52 +192,132 @@ def _slices(
         day += dt.timedelta(days=1)
 
 
-def _walk(
-    seed: int, per_day: int, day: int, first: int, last: int
-) -> Iterator[tuple[int, int, str, Report]]:
-    """Slots ``first`` to ``last`` of ``day``: (slot, jitter, kind, report) each."""
+def _day_blocks(seed: int, per_day: int, day: int, first: int, last: int) -> Iterator[list[Report]]:
+    """The reports of slots ``first`` to ``last`` of ``day``, a block at a time."""
     pool = parts.pool(str(seed))
-    size = _SLOT.size
+    size, original_from, original = _SLOT.size, _ORIGINAL_FROM, _original
     for b in range(first // BLOCK, (last + BLOCK - 1) // BLOCK):
         draws = _block(seed, day, b)
         lo, hi = max(first - b * BLOCK, 0), min(last - b * BLOCK, BLOCK)
-        for i in range(lo, hi):
-            fields = _SLOT.unpack_from(draws, i * size)
-            if fields[1] >= _ORIGINAL_FROM:
-                yield b * BLOCK + i, fields[0], "original", _original(pool, day, fields)
-            else:
-                slot = b * BLOCK + i
-                kind, report = _report(seed, per_day, day, slot, pool, fields, draws, i * size)
-                yield slot, fields[0], kind, report
+        slots = _SLOT.iter_unpack(draws)
+        if lo or hi < BLOCK:
+            slots = itertools.islice(slots, lo, hi)
+        yield [
+            original(pool, day, fields)
+            if fields[1] >= original_from
+            else _report(seed, per_day, day, b * BLOCK + i, pool, fields, draws, i * size)
+            for i, fields in enumerate(slots, start=lo)
+        ]
 
 
-def _day_reports(seed: int, per_day: int, day: int, first: int, last: int) -> Iterator[Report]:
-    """The reports of slots ``first`` to ``last`` of ``day``: :func:`_walk`, lean."""
-    pool = parts.pool(str(seed))
-    size = _SLOT.size
-    for b in range(first // BLOCK, (last + BLOCK - 1) // BLOCK):
-        draws = _block(seed, day, b)
-        lo, hi = max(first - b * BLOCK, 0), min(last - b * BLOCK, BLOCK)
-        if lo == 0 and hi == BLOCK:
-            slots = _SLOT.iter_unpack(draws)
-        else:
-            slots = itertools.islice(_SLOT.iter_unpack(draws), lo, hi)
-        for i, fields in enumerate(slots, start=lo):
-            if fields[1] >= _ORIGINAL_FROM:
-                yield _original(pool, day, fields)
+# -- the cache ----------------------------------------------------------------------------
+
+
+#: A kept report: the indices of its parts in their tables and its own values. It holds no
+#: object the garbage collector visits (CPython stops tracking such tuples), so a full cache
+#: costs the collector nothing, where 100,000 kept reports would cost it seconds.
+Kept = tuple[int, int, int, int, bytes, bool, int, int, int, str]
+
+
+def _kept(report: Report) -> Kept:
+    person, place, scores, times, registration, rpdt, test_date, born, earlier, kind = report
+    return (
+        person.index, place.index, scores.code, times.index, registration, rpdt, test_date,
+        born, earlier, kind,
+    )  # fmt: skip
+
+
+def _unkept(pool: parts.Pool, kept: Kept) -> Report:
+    person, place, scores, times, registration, rpdt, test_date, born, earlier, kind = kept
+    return _new_report(
+        Report,
+        (
+            pool.people[person] or pool.person(person), PLACES[place], parts.scores_of(scores),
+            TIMES[times], registration, rpdt, test_date, born, earlier, kind,
+        ),
+    )  # fmt: skip
+
+
+class ReportCache:
+    """The reports of the chunks of slots made last (whole chunks of :attr:`CHUNK` slots of a
+    day, least recently used first out), so that a window asked again, in the other format
+    or overlapping an earlier one, does not make its reports again.
+
+    ``chunks`` is how many chunks it keeps (about 200 bytes a report): 0 keeps none.
+    """
+
+    CHUNK = 1024
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = chunks
+        self._kept: OrderedDict[tuple[int, int, int, int], tuple[Kept, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+    def runs(
+        self, seed: int, per_day: int, day: int, first: int, last: int, *, keep: bool = True
+    ) -> Iterator[Iterable[Report]]:
+        """Slots ``first`` to ``last`` of ``day`` as runs of reports, chunk by chunk; whole
+        chunks made on the way are kept if ``keep``."""
+        size = self.CHUNK
+        for chunk in range(first // size, (last + size - 1) // size):
+            start, end = chunk * size, min(chunk * size + size, per_day)
+            lo, hi = max(first, start), min(last, end)
+            key = (seed, per_day, day, chunk)
+            with self._lock:
+                found = self._kept.get(key)
+                if found is not None:
+                    self._kept.move_to_end(key)
+            if found is not None:
+                unkept = functools.partial(_unkept, parts.pool(str(seed)))
+                yield map(unkept, found[lo - start : hi - start])
+            elif keep and self.chunks and (lo, hi) == (start, end):
+                blocks = self._keep(key, _day_blocks(seed, per_day, day, start, end))
+                yield itertools.chain.from_iterable(blocks)
             else:
-                yield _report(seed, per_day, day, b * BLOCK + i, pool, fields, draws, i * size)[1]
+                yield itertools.chain.from_iterable(_day_blocks(seed, per_day, day, lo, hi))
+
+    def _keep(
+        self, key: tuple[int, int, int, int], blocks: Iterator[list[Report]]
+    ) -> Iterator[list[Report]]:
+        """``blocks`` as they come, their reports kept once they all came."""
+        made: list[Kept] = []
+        for block in blocks:
+            made += map(_kept, block)
+            yield block
+        with self._lock:
+            self._kept[key] = tuple(made)
+            while len(self._kept) > self.chunks:
+                self._kept.popitem(last=False)
+
+
+#: The cache :func:`reports` uses: 128 chunks, up to 131,072 reports (under 30 MiB).
+cache = ReportCache(128)
 
 
 # -- public entry points ----------------------------------------------------------------
 
 
 def reports(start: When, end: When, *, seed: int = 0, per_day: int = 50) -> Iterator[Report]:
-    """The reports of :func:`releases`, as parts (what the API streams, see :mod:`.wire`)."""
-    days = _slices(start, end, seed, per_day)
-    return itertools.chain.from_iterable(
-        _day_reports(seed, per_day, day, first, last) for _, day, first, last in days
-    )
+    """The reports of :func:`releases`, as parts (what the API streams, see :mod:`.wire`).
+
+    The whole chunks of slots they fill are kept in :data:`cache` for the next window that
+    asks, as long as the window so far fits in it (a larger one would only churn it).
+    """
+    return itertools.chain.from_iterable(_runs(start, end, seed, per_day))
+
+
+def _runs(start: When, end: When, seed: int, per_day: int) -> Iterator[Iterable[Report]]:
+    room = cache.chunks * cache.CHUNK
+    for _, day, first, last in _slices(start, end, seed, per_day):
+        room -= last - first
+        yield from cache.runs(seed, per_day, day, first, last, keep=room >= 0)
 
 
 def releases(start: When, end: When, *, seed: int = 0, per_day: int = 50) -> Iterator[Release]:
@@ -250,10 +329,11 @@ def releases(start: When, end: When, *, seed: int = 0, per_day: int = 50) -> Ite
     """
     n = 0
     for midnight, day, first, last in _slices(start, end, seed, per_day):
-        for slot, jitter, kind, report in _walk(seed, per_day, day, first, last):
+        runs = itertools.chain.from_iterable(cache.runs(seed, per_day, day, first, last))
+        for slot, report in enumerate(runs, start=first):
             n += 1
-            at = midnight + dt.timedelta(seconds=_second_of(slot, jitter, per_day))
-            yield Release(at, record_of(report, line=n), kind)
+            at = midnight + dt.timedelta(seconds=_released_at(seed, day, slot, per_day))
+            yield Release(at, record_of(report, line=n), report.kind)
 
 
 def released(start: When, end: When, *, seed: int = 0, per_day: int = 50) -> Iterator[Record]:
@@ -280,7 +360,8 @@ def sample_reports() -> list[Report]:
     out = []
     for n, day in enumerate(_SAMPLE_DAYS, start=1):
         draws = hashlib.shake_128(f"toefl-access-mock/sample/{n}".encode()).digest(_SLOT.size)
-        out.append(_original(pool, day.toordinal(), _SLOT.unpack(draws), paper=n == 4))
+        paper_cut = _U16 if n == 4 else 0
+        out.append(_original(pool, day.toordinal(), _SLOT.unpack(draws), paper_cut=paper_cut))
     return out
 
 
@@ -304,28 +385,28 @@ _IBT26 = IBT26_FROM.toordinal()
 _PAPER_CUT = 0.06 * _U16
 _PRIOR_CUT = 0.35 * 256
 _RETAKE_CUT = 0.2 * 256
-_HOME_CUT = 0.25 * 256
 #: Days from the test to the release, per draw: 4-10, or 3-12 weeks for a reinstatement.
 _DELAYED = tuple(4 + (u * 7 >> 8) for u in range(256))
 _REINSTATED = tuple(21 + (u * 64 >> 8) for u in range(256))
-_AGE, _AGE_SPAN = 17 * 365, 23 * 365  # from birth to the test: 17 to 40 years
+_YOUNGEST = parts.YOUNGEST
 #: Every place as often as its weight: a draw scaled to the length picks one in proportion.
 _PLACE_OF = tuple(
     PLACES[bisect.bisect_right(parts.PLACE_CUM, i)] for i in range(parts.PLACE_CUM[-1])
 )
 _PLACES_DRAWN = len(_PLACE_OF)
-_PERSON_MASK, _CENTRE_MASK, _SET_MASK = PEOPLE - 1, CENTRES - 1, SCORE_SETS - 1
+_PERSON_MASK, _SET_MASK = PEOPLE - 1, SCORE_SETS - 1
 _SETS = parts.SETS
 _new_report = tuple.__new__
 
 
 def _original(
     pool: parts.Pool, day: int, fields: tuple[int, ...], *, reinstated: bool = False,
-    paper: bool | None = None,
+    paper_cut: float = _PAPER_CUT,
 ) -> Report:  # fmt: skip
-    """The new report a slot's draws describe, released on ``day``."""
-    _, _, delay, paper_draw, person, age, registration, centre, home, scores, prior, gap, place, \
-        retake = fields  # fmt: skip
+    """The new report a slot's draws describe, released on ``day`` (an original, or with
+    ``reinstated`` a reinstatement); ``paper_cut`` is the share of 0-120 reports on paper
+    (rPDT), times 2**16."""
+    _, _, delay, paper_draw, person, registration, scores, prior, gap, place, retake = fields
     test_date = day - (_REINSTATED if reinstated else _DELAYED)[delay]
     new_scale = test_date >= _IBT26
     earlier = 0
@@ -333,29 +414,30 @@ def _original(
         earlier = test_date - 28 - (gap * 303 >> 16)
         if (earlier >= _IBT26) is not new_scale:
             earlier = 0  # the earlier test was on the other scale: it is not a MyBest
-    if new_scale or (paper_draw >= _PAPER_CUT if paper is None else not paper):
+    if new_scale or paper_draw >= paper_cut:
         rpdt = False
-        where = HOME if home < _HOME_CUT else pool.centres[centre & _CENTRE_MASK] or \
-            pool.centre(centre & _CENTRE_MASK)  # fmt: skip
-        number = b"0000%012d" % (registration % 10**12)
+        number = b"%016d" % (registration % 10**12)  # 0000 and 12 digits
     else:
         rpdt = True
-        where = pool.paper_centre(centre % PAPER_CENTRES)
         number = b"%07d" % (registration % 10**7)
+    taker = pool.people[person & _PERSON_MASK] or pool.person(person & _PERSON_MASK)
+    born = taker.born
+    if test_date - born < _YOUNGEST:
+        born = parts.born_for(taker, test_date)
     sets = _SETS[new_scale]
     return _new_report(
         Report,
         (
-            pool.people[person & _PERSON_MASK] or pool.person(person & _PERSON_MASK),
+            taker,
             _PLACE_OF[place * _PLACES_DRAWN >> 16],
-            where,
             sets[scores & _SET_MASK] or parts.score_set(new_scale, scores & _SET_MASK),
             TIMES[(earlier > 0) + (retake < _RETAKE_CUT)],
             number,
             rpdt,
             test_date,
-            test_date - _AGE - (age * _AGE_SPAN >> 16),
+            born,
             earlier,
+            "reinstatement" if reinstated else "original",
         ),
     )
 
@@ -363,33 +445,39 @@ def _original(
 def _report(
     seed: int, per_day: int, day: int, slot: int, pool: parts.Pool, fields: tuple[int, ...],
     draws: bytes, offset: int,
-) -> tuple[str, Report]:  # fmt: skip
-    """The kind and report of a slot that is not a plain original."""
-    kind = next(k for k, cut in _KIND_CUTS if fields[1] < cut)
+) -> Report:  # fmt: skip
+    """The report of a slot that is not a plain original."""
+    for kind, cut in _KIND_CUTS:  # noqa: B007 (the kind the loop stops at is the answer)
+        if fields[1] < cut:
+            break
     if kind == "reinstatement":
-        return kind, _original(pool, day, fields, reinstated=True)
+        return _original(pool, day, fields, reinstated=True)
     earlier_draws = _EARLIER.unpack_from(draws, offset)
     low, high = _TARGET_DAYS[kind]
     for back, other in zip(earlier_draws[0:6:2], earlier_draws[1:6:2], strict=True):
         earlier = day - low - (back * (high - low + 1) >> 16)
         target = _slot(seed, earlier, other * per_day >> 32)
         if target[1] >= _ORIGINAL_FROM:
-            return kind, _derive(kind, _original(pool, earlier, target), earlier_draws[6:])
-    return "original", _original(pool, day, fields)
+            return _derive(kind, _original(pool, earlier, target), earlier_draws[6:])
+    return _original(pool, day, fields)  # no original found where the draws looked
 
 
 def _derive(kind: str, target: Report, draws: tuple[int, ...]) -> Report:
-    if kind == "resend":
-        return target
+    """``target`` released again as a ``kind``."""
+    person, place, scores, times, registration, rpdt, test_date, born, earlier, _ = target
     which, place_1, place_2 = draws
-    if kind == "late-send":
-        for draw in (place_1, place_2):
-            place = _PLACE_OF[draw * _PLACES_DRAWN >> 16]
-            if place is not target.place:
-                return target._replace(place=place)
-        return target._replace(place=PLACES[(PLACES.index(target.place) + 1) % len(PLACES)])
-    # A rescore: speaking, writing or both are scored again; the rest follows from them.
-    return target._replace(scores=target.scores.rescored(which * len(parts.RESCORED) >> 8))
+    if kind == "late-send":  # to another place
+        place = next(
+            (p for p in (_PLACE_OF[d * _PLACES_DRAWN >> 16] for d in (place_1, place_2))
+             if p is not place),
+            PLACES[(PLACES.index(place) + 1) % len(PLACES)],
+        )  # fmt: skip
+    elif kind == "rescore":  # speaking, writing or both scored again; the rest follows
+        scores = scores.rescored(which * len(parts.RESCORED) >> 8)
+    return _new_report(
+        Report,
+        (person, place, scores, times, registration, rpdt, test_date, born, earlier, kind),
+    )
 
 
 # -- from parts to a record --------------------------------------------------------------
@@ -406,7 +494,7 @@ def values_of(report: Report) -> dict[str, Any]:
     v.update(report.person.values)
     v["date_of_birth"] = dt.date.fromordinal(report.born)
     v["test_date"] = test
-    v.update(report.centre.values)
+    v.update(report.person.centres[report.rpdt])
     v.update(report.times.values)
     earlier = dt.date.fromordinal(report.earlier) if report.earlier else None
     v.update(

@@ -1,13 +1,13 @@
 """The mock's two wire formats, rendered once per part and joined per report.
 
 A ScoreLink line is cut into :data:`GROUPS`: runs of consecutive fields whose values all come
-from one part of a report (a person, a test centre, a score set, see :mod:`.parts`) or are the
-report's own (registration number, dates). :func:`pieces` renders a part's groups once, in
-both formats, with the package's own rules (fixed-width UTF-8 text as ``textformat.render``
-writes it, JSON members as ``msgspec`` encodes ``jsonformat.to_object``); a report is then
-the concatenation of its parts' pieces (:func:`text_pieces`, :func:`json_pieces`), which a
-body joins many reports at a time. The tests check the result byte for byte against
-``render`` and ``to_object`` for every kind of report.
+from one part of a report (a person, a score set, see :mod:`.parts`) or are the report's own
+(registration number, dates). :func:`pieces` renders a part's groups once, in both formats,
+with the package's own rules (fixed-width UTF-8 text as ``textformat.render`` writes it, JSON
+members as ``msgspec`` encodes ``jsonformat.to_object``). A report is then a dozen pieces
+(:func:`text_lines`, :func:`json_objects`), which a body joins a few hundred reports at a
+time. The tests check the result byte for byte against ``render`` and ``to_object`` for every
+kind of report.
 
 Score sets leave their MyBest dates as holes, ``%(test)s`` and ``%(prio)s`` (eight bytes,
 the width of a text date), replaced per report by the test's and the earlier test's dates.
@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -66,49 +67,71 @@ TEST_HOLE, EARLIER_HOLE = "%(test)s", "%(prio)s"
 class _Group:
     """The fields of one group and how to render their values in each format."""
 
-    __slots__ = ("_data", "_struct", "fields")
+    __slots__ = ("_names", "_sizes", "_struct", "fields")
 
     def __init__(self, first: str, last: str) -> None:
         names = [f.name for f in LAYOUT.fields]
         self.fields = LAYOUT.fields[names.index(first) : names.index(last) + 1]
-        self._data = tuple((f.name, f.size) for f in self.fields if f.kind != "filler")
+        data = [f for f in self.fields if f.kind != "filler"]
+        self._names = tuple(f.name for f in data)
+        self._sizes = tuple(f.size for f in data)
         self._struct = struct.Struct(
             "".join(f"{f.size}x" if f.kind == "filler" else f"{f.size}s" for f in self.fields)
         )
 
     def text(self, values: Mapping[str, Any]) -> bytes:
+        """The group's fixed-width bytes. Values are padded with NUL, then every NUL becomes a
+        blank: the values the mock writes never hold one."""
         get = values.get
-        data = [_text(get(name), name, size) for name, size in self._data]
+        data = [
+            b""
+            if (v := get(name)) is None
+            else v.encode()
+            if v.__class__ is str
+            else _wire(v, size)
+            for name, size in zip(self._names, self._sizes, strict=True)
+        ]
+        if any(map(operator.gt, map(len, data), self._sizes)):
+            raise ValueError(f"the mock cannot write {values!r}: a value is too long")
         return self._struct.pack(*data).replace(b"\0", b" ")
 
     def json(self, values: Mapping[str, Any]) -> bytes:
         """The group's members, each after a comma (none for blank values)."""
         get = values.get
-        members = {name: v for name, _ in self._data if (v := get(name)) is not None}
+        members = {name: v for name in self._names if (v := get(name)) is not None}
         return b"," + _encode(members)[1:-1] if members else b""  # dates encode as ISO
-
-
-def _text(value: Any, name: str, size: int) -> bytes:
-    data = (
-        b"" if value is None else value.encode() if value.__class__ is str else _wire(value, size)
-    )
-    if len(data) > size or b"\0" in data:
-        raise ValueError(f"the mock cannot write {name}={value!r} in {size} bytes")
-    return data
 
 
 _GROUP = {name: _Group(*span) for name, span in GROUPS.items()}
 assert [f for g in _GROUP.values() for f in g.fields] == list(LAYOUT.fields)
+_POSITION = {name: i for i, name in enumerate(GROUPS)}
+#: Where each group starts and ends in the line (0-based, end excluded).
+_SPANS = {
+    name: (fields[0].start - 1, fields[-1].end)
+    for name, fields in ((name, g.fields) for name, g in _GROUP.items())
+}
+
+
+@cache
+def _span(first: str, last: str) -> _Group:
+    return _Group(GROUPS[first][0], GROUPS[last][1])
 
 
 def pieces(
     values: Mapping[str, Any], groups: Sequence[str]
 ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-    """The text and the JSON pieces of ``values`` for each of ``groups``."""
-    return (
-        tuple(_GROUP[g].text(values) for g in groups),
-        tuple(_GROUP[g].json(values) for g in groups),
-    )
+    """The text and the JSON pieces of ``values`` for each of ``groups`` (in layout order)."""
+    text: list[bytes] = []
+    run = [groups[0]]  # consecutive groups are packed together, then cut apart
+    for group in [*groups[1:], None]:
+        if group is not None and _POSITION[group] == _POSITION[run[-1]] + 1:
+            run.append(group)
+            continue
+        line, offset = _span(run[0], run[-1]).text(values), _SPANS[run[0]][0]
+        text += (line[_SPANS[g][0] - offset : _SPANS[g][1] - offset] for g in run)
+        if group is not None:
+            run = [group]
+    return tuple(text), tuple(_GROUP[g].json(values) for g in groups)
 
 
 # -- reports ------------------------------------------------------------------------------
@@ -144,42 +167,52 @@ _REGISTRATION = b',"registration_number":"'
 _TEST, _EARLIER = TEST_HOLE.encode(), EARLIER_HOLE.encode()
 
 
-def text_pieces(r: Report) -> tuple[bytes, ...]:
-    """The line of report ``r`` (with its newline), in pieces."""
-    person, place, centre, scores, times, registration, rpdt, test_date, born, earlier = r
-    person_text, gender, email, identity = person.text
-    centre_text, ibt_centre = centre.text
-    prior = earlier > 0
-    rendered = scores.variants[2 * rpdt + prior] or scores.rendered(rpdt, prior)
-    scores_text, best = rendered.text
-    test = (_dates.get(test_date) or _date(test_date)).text
-    best = best.replace(_TEST, test)
-    if prior:
-        best = best.replace(_EARLIER, (_dates.get(earlier) or _date(earlier)).text)
-    return (
-        place.text[0], registration, _PAD[len(registration)], person_text,
-        (_dates.get(born) or _date(born)).text, gender, test, centre_text, scores_text,
-        times.text[0], email, ibt_centre, identity, best, _TAIL,
-    )  # fmt: skip
+def text_lines(reports: Iterable[Report], out: list[bytes]) -> int:
+    """Append the lines of ``reports`` (each with its newline) to ``out``, in pieces; return
+    how many reports there were."""
+    dates, date, pad, test_hole, earlier_hole, tail = _dates, _date, _PAD, _TEST, _EARLIER, _TAIL
+    n = 0
+    for person, place, scores, times, registration, rpdt, test_date, born, earlier, _ in reports:
+        prior = earlier > 0
+        scores_text, best, _, _ = scores.variants[2 * rpdt + prior] or scores.rendered(rpdt, prior)
+        test = (dates.get(test_date) or date(test_date)).text
+        best = best.replace(test_hole, test)
+        if prior:
+            best = best.replace(earlier_hole, (dates.get(earlier) or date(earlier)).text)
+        head, centre, rest = person.text[rpdt]
+        if born != person.born:  # a test before the person turned 15: made older (rare)
+            named, gender = person.unborn_text
+            head = named + (dates.get(born) or date(born)).text + gender
+        out += (
+            place.text[0], registration, pad[len(registration)], head, test, centre, scores_text,
+            times.text[0], rest, best, tail,
+        )  # fmt: skip
+        n += 1
+    return n
 
 
-def json_pieces(r: Report) -> tuple[bytes, ...]:
-    """The JSON object of report ``r``, in pieces."""
-    person, place, centre, scores, times, registration, rpdt, test_date, born, earlier = r
-    person_json, gender, email, identity = person.json
-    centre_json, ibt_centre = centre.json
-    prior = earlier > 0
-    rendered = scores.variants[2 * rpdt + prior] or scores.rendered(rpdt, prior)
-    scores_json, best = rendered.json
-    test = _dates.get(test_date) or _date(test_date)
-    best = best.replace(_TEST, test.iso)
-    if prior:
-        best = best.replace(_EARLIER, (_dates.get(earlier) or _date(earlier)).iso)
-    return (
-        place.json[0], _REGISTRATION, registration, b'"', person_json,
-        (_dates.get(born) or _date(born)).born, gender, test.test, centre_json, scores_json,
-        times.json[0], email, ibt_centre, identity, best, b"}",
-    )  # fmt: skip
+def json_objects(reports: Iterable[Report], out: list[bytes]) -> int:
+    """Append the JSON objects of ``reports``, each after a comma, to ``out``, in pieces;
+    return how many reports there were."""
+    dates, date, test_hole, earlier_hole, key = _dates, _date, _TEST, _EARLIER, _REGISTRATION
+    n = 0
+    for person, place, scores, times, registration, rpdt, test_date, born, earlier, _ in reports:
+        prior = earlier > 0
+        _, _, scores_json, best = scores.variants[2 * rpdt + prior] or scores.rendered(rpdt, prior)
+        test = dates.get(test_date) or date(test_date)
+        best = best.replace(test_hole, test.iso)
+        if prior:
+            best = best.replace(earlier_hole, (dates.get(earlier) or date(earlier)).iso)
+        head, centre, rest = person.json[rpdt]
+        if born != person.born:
+            named, gender = person.unborn_json
+            head = named + (dates.get(born) or date(born)).born + gender
+        out += (
+            place.json[0], key, registration, b'"', head, test.test, centre, scores_json,
+            times.json[0], rest, best, b"}",
+        )  # fmt: skip
+        n += 1
+    return n
 
 
 # -- records ------------------------------------------------------------------------------
