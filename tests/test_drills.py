@@ -221,10 +221,26 @@ def test_postgresql_restart_during_a_sync(pg_url: str, tmp_path: Path) -> None:
     worker.start()
     time.sleep(1.0)
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # The restarted server must not inherit a pipe of ours (run() would wait for it forever):
+    # its output goes to the log file, ours to /dev/null.
     subprocess.run(
-        [*as_postgres, f"{pg_bin}/pg_ctl", "-D", f"{pg_dir}/data", "-m", "fast", "-w", "restart"],
+        [
+            *as_postgres,
+            f"{pg_bin}/pg_ctl",
+            "-D",
+            f"{pg_dir}/data",
+            "-l",
+            f"{pg_dir}/log",
+            "-m",
+            "fast",
+            "-w",
+            "restart",
+        ],
         check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        timeout=120,
     )
     worker.join(120)
     assert outcome and isinstance(outcome[0], StoreError), outcome
