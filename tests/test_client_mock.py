@@ -174,65 +174,6 @@ def test_debug_logs_of_httpx_and_httpcore_never_show_the_key(
         assert DEMO_AUTHCODE not in text and SECRET not in text
 
 
-def test_the_vendors_python_example_works_against_the_mock(
-    base_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The article's Python example, unchanged but for the base URL and the key."""
-    example = VENDOR_EXAMPLE.replace("https://toeflaccess-api.ets.org/scores", base_url)
-    example = example.replace("YOUR_AUTH_CODE_HERE", DEMO_AUTHCODE)
-    namespace: dict[str, Any] = {}
-    exec(compile(example, "vendor-example.py", "exec"), namespace)
-    out = capsys.readouterr().out
-    assert "JSON Success:" in out and "Fixed-length Success:" in out
-    assert namespace["json_response"].status_code == 200
-    assert namespace["fixed_response"].status_code == 200
-    assert len(namespace["data"]["data"]) > 0
-    lines = namespace["fixed_data"].splitlines()
-    assert len(lines) == len(namespace["data"]["data"])
-    assert all(len(line.encode()) == 1600 for line in lines)
-
-
-VENDOR_EXAMPLE = '''
-import requests
-import json
-from datetime import datetime
-
-# Set up parameters
-base_url = "https://toeflaccess-api.ets.org/scores"
-headers = {
-"authcode": "YOUR_AUTH_CODE_HERE"
-}
-
-# For JSON response
-json_params = {
-"startdate": "2025-04-21T16:45:03",
-"enddate": "2025-04-22T16:52:13",
-"type": "TOEFL",
-"reportby": "scorelinkbyreportdate",
-"format": "json"
-}
-
-json_response = requests.get(base_url, headers=headers, params=json_params)
-if json_response.status_code == 200:
-    data = json_response.json()
-    print("JSON Success:", data)
-
-# For fixed-length string response
-fixed_params = {
-"startdate": "2025-04-21T16:45:03",
-"enddate": "2025-04-22T16:52:13",
-"type": "TOEFL",
-"reportby": "scorelinkbyreportdate"
-}
-
-fixed_response = requests.get(base_url, headers=headers, params=fixed_params)
-if fixed_response.status_code == 200:
-    fixed_data = fixed_response.text
-    print("Fixed-length Success:", fixed_data)
-    # Parse fixed-length string according to score link layout
-'''
-
-
 def test_an_unverifiable_certificate_is_refused_and_not_retried(tmp_path: Path) -> None:
     """A self-signed HTTPS server on loopback: the handshake fails, nothing is sent."""
     if shutil.which("openssl") is None:

@@ -20,29 +20,19 @@ from typing import Any
 
 import pytest
 import stamina
+from support import snapshot
 
 from toefl_access.client import Client
 from toefl_access.dates import UTC, api_format
 from toefl_access.errors import StoreError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, serve
-from toefl_access.store import Store, open_store
+from toefl_access.store import open_store
 from toefl_access.sync import SyncSettings, sync
 
 D = dt.timedelta
 SINCE = dt.datetime(2026, 2, 1, tzinfo=UTC)
 FAULTS = ["500:0.1", "429:0.1:0", "reset:0.05", "truncate:0.05"]
 NEW_KEY = "bmV3LWNsaWVudDpuZXctc2VjcmV0"  # Base64 of new-client:new-secret
-
-
-def snapshot(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
-    """The database by content: current reports and every revision, by hash."""
-    reports = {(r["report_key"], r["content_hash"], r["revisions"]) for r in store.reports()}
-    revisions = {
-        (key, rev["revision"], rev["content_hash"])
-        for key, _, _ in reports
-        for rev in store.revisions(key)
-    }
-    return reports, revisions
 
 
 def in_process(api: MockApi, **kw: Any) -> Client:

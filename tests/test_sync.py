@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import snapshot
 
 from toefl_access.client import Client
 from toefl_access.dates import UTC
@@ -33,17 +34,6 @@ def client_for(api: MockApi) -> Client:
 def store(store_url: str) -> Iterator[Store]:
     with open_store(store_url) as s:
         yield s
-
-
-def snapshot(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
-    """What the database holds, by content: current reports and every revision."""
-    reports = {(r["report_key"], r["content_hash"], r["revisions"]) for r in store.reports()}
-    revisions = {
-        (key, rev["revision"], rev["content_hash"])
-        for key, _, _ in reports
-        for rev in store.revisions(key)
-    }
-    return reports, revisions
 
 
 def expected_keys(start: dt.datetime, end: dt.datetime) -> set[str]:
