@@ -91,3 +91,24 @@ def test_the_key_appears_nowhere_after_a_run_with_faults(tmp_path: Path) -> None
             assert secret not in text
         for blob in [*database_bytes(db), *files]:
             assert secret.encode() not in blob
+
+
+def test_status_reports_a_database_file_others_can_read(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from toefl_access.cli import main
+    from toefl_access.store import open_store
+
+    db = tmp_path / "loose.db"
+    with open_store(f"sqlite:///{db}"):
+        pass
+    runner = CliRunner()
+    quiet = runner.invoke(main, ["status", "--db", f"sqlite:///{db}"])
+    assert quiet.exit_code == 0 and "other users" not in quiet.stderr
+    db.chmod(0o644)
+    loud = runner.invoke(main, ["status", "--db", f"sqlite:///{db}"])
+    assert loud.exit_code == 0
+    assert loud.stderr == (
+        f"Warning: the database file {db} can be read by other users (mode 644) and holds "
+        f"personal data: chmod 600 {db}\n"
+    )

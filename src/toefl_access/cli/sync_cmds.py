@@ -198,9 +198,10 @@ def sync_cmd(
         hash_key_file=conf.hash_key_file,
         layout=conf.layout,
     )
-    with make_client(sandbox=sandbox, **client_settings(conf, sandbox)) as client, open_store(
-        conf.db
-    ) as store:
+    with (
+        make_client(sandbox=sandbox, **client_settings(conf, sandbox)) as client,
+        open_store(conf.db) as store,
+    ):
         result = run_sync(client, store, settings)
     sys.exit(result.exit_code)
 
@@ -249,12 +250,16 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
     from ..sensitive import META_MODE, describe
     from ..store import open_store
 
-    with open_store(load_settings(config_path, db=db_url).db) as store:
+    url = load_settings(config_path, db=db_url).db
+    with open_store(url) as store:
         st = store.status(runs=runs)
         personal = describe(store.meta_get(META_MODE))
     console = Console()
     now = dt.datetime.now(UTC)
     console.print(f"Database: {st.url} ({st.backend}, schema {st.revision})")
+    loose = _loose_file(url)
+    if loose:
+        click.echo(f"Warning: {loose}", err=True)
     console.print(
         f"Reports: {st.reports}   revisions: {st.revisions}   "
         f"archived answers: {st.archived_responses}"
@@ -305,6 +310,23 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
             (r.error or "")[:80] if r.finished_at else "[yellow]running or interrupted[/yellow]",
         )
     console.print(table)
+
+
+def _loose_file(url: str) -> str | None:
+    """A warning when a SQLite file holding personal data is readable by other users."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (
+        f"the database file {path} can be read by other users (mode {mode:o}) and holds "
+        f"personal data: chmod 600 {path}"
+    )
 
 
 def _ago(delta: dt.timedelta) -> str:
