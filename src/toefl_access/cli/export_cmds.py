@@ -4,38 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
 from ..dates import parse_instant
-from ..errors import UsageError
 from ..export import FORMATS, export, parse_columns
 from ..store import open_store
 from . import main, output_stream
-from .sync_cmds import db_option
+from .configured import existing_db, load_settings, settings_options
 
 
 def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
     return None if value is None else parse_instant(value, what="--changed-since")
-
-
-def _check_database(url: str) -> None:
-    """Refuse a SQLite file that does not exist (open_store would create an empty one and
-    the export would silently hold nothing)."""
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
-        return  # open_store explains
-    path = parsed.database
-    if parsed.drivername.startswith("sqlite") and path not in (None, "", ":memory:"):
-        assert path is not None
-        if not Path(path).exists():
-            raise UsageError(
-                f"there is no database at {path}: run `toefl-access sync` first, "
-                "or point --db / TOEFL_ACCESS_DB at your database"
-            )
 
 
 @main.command("export")
@@ -65,11 +45,11 @@ def _check_database(url: str) -> None:
 @click.option("--plain", is_flag=True,
               help="CSV for loaders rather than Excel: no BOM, values without the "
               "=\"0123\" protection.")
-@db_option
+@settings_options
 def export_cmd(
     to: str, out: str | None, columns: str | None, where: tuple[str, ...],
     changed_since: dt.datetime | None, since_last: str | None, headers: str, plain: bool,
-    db_url: str,
+    config_path: str | None, db_url: str | None,
 ) -> None:
     """Export stored reports for a CRM, student system or warehouse.
 
@@ -80,8 +60,8 @@ def export_cmd(
     export under NAME; if the export fails, the next one repeats it rather than skipping.
     """
     chosen = parse_columns(columns) if columns is not None else None
-    _check_database(db_url)
-    with open_store(db_url) as store, output_stream(None, binary=True) as stdout:
+    url = existing_db(load_settings(config_path, db=db_url).db)
+    with open_store(url) as store, output_stream(None, binary=True) as stdout:
         result = export(
             store, to=to, output=out, stdout=stdout, columns=chosen, where=where,
             changed_since=changed_since, since_last=since_last, headers=headers,
