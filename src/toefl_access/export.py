@@ -41,7 +41,7 @@ import msgspec
 
 from . import layout as layouts
 from .errors import MissingExtraError, ToeflAccessError, UsageError
-from .output import to_row
+from .output import to_row, write_objects
 from .record import Record, RecordWarning, to_band, to_date
 from .textformat import render
 
@@ -320,27 +320,20 @@ def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
     change = bool(spec.columns) and spec.columns[0].name == "change"
     meta = [table[n] for n in JSONL_META]
     get = getter(spec.columns)
-    encoder = msgspec.json.Encoder()
-    buf = bytearray()
-    count = 0
-    for row in rows:
-        obj: dict[str, Any]
-        if spec.chosen:
-            obj = dict(zip(spec.headers, get(row), strict=True))
-        else:
-            obj = {"change": row["change"]} if change else {}
-            obj.update(to_row(stored_record(row)))
-            obj.update((c.name, row[c.source]) for c in meta)
-            if rename:
-                obj = {rename.get(k, k): v for k, v in obj.items()}
-        encoder.encode_into(obj, buf, -1)
-        buf += b"\n"
-        count += 1
-        if len(buf) > 1 << 16:
-            out.write(buf)
-            buf.clear()
-    out.write(buf)
-    return count
+    def objects() -> Iterator[dict[str, Any]]:
+        for row in rows:
+            obj: dict[str, Any]
+            if spec.chosen:
+                obj = dict(zip(spec.headers, get(row), strict=True))
+            else:
+                obj = {"change": row["change"]} if change else {}
+                obj.update(to_row(stored_record(row)))
+                obj.update((c.name, row[c.source]) for c in meta)
+                if rename:
+                    obj = {rename.get(k, k): v for k, v in obj.items()}
+            yield obj
+
+    return write_objects(objects(), out)
 
 
 # -- XLSX and Parquet (optional extras; :mod:`toefl_access.export_typed`) -----------------

@@ -34,11 +34,12 @@ def to_row(record: Record) -> dict[str, Any]:
     return row
 
 
-def write_jsonl(records: Iterable[Record], out: IO[bytes]) -> int:
+def write_objects(objects: Iterable[Any], out: IO[bytes]) -> int:
+    """JSON Lines of any objects msgspec encodes, written in 64 KiB batches."""
     count = 0
     buf = bytearray()
-    for record in records:
-        _encoder.encode_into(to_row(record), buf, -1)
+    for obj in objects:
+        _encoder.encode_into(obj, buf, -1)
         buf += b"\n"
         count += 1
         if len(buf) > 1 << 16:
@@ -46,6 +47,10 @@ def write_jsonl(records: Iterable[Record], out: IO[bytes]) -> int:
             buf.clear()
     out.write(buf)
     return count
+
+
+def write_jsonl(records: Iterable[Record], out: IO[bytes]) -> int:
+    return write_objects(map(to_row, records), out)
 
 
 def write_json(records: Iterable[Record], out: IO[bytes]) -> int:
