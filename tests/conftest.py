@@ -7,6 +7,7 @@ fresh database on it, dropped afterwards. Without the variable the PostgreSQL ca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,9 +21,9 @@ def pg_base_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """The URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "test") -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped on exit (skips without a server)."""
     base = pg_base_url()
     if base is None:
         pytest.skip(
@@ -31,7 +32,7 @@ def pg_url() -> Iterator[str]:
         )
     import psycopg
 
-    name = f"test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -39,6 +40,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

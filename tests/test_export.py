@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +19,7 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import pg_base_url
+from conftest import fresh_pg_database
 
 from toefl_access import export as ex
 from toefl_access import layout as layouts
@@ -75,24 +74,6 @@ def store(store_url: str) -> Iterator[Store]:
         yield st
 
 
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for a whole module (as conftest's ``pg_url``)."""
-    base = pg_base_url()
-    if base is None:
-        pytest.skip("PostgreSQL tests need TOEFL_ACCESS_TEST_PG_URL (scripts/test.sh)")
-    import psycopg
-
-    name = f"test_export_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
@@ -104,7 +85,7 @@ def synced_store(
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path_factory.mktemp('export')}/toefl-access.db"
         else:
-            url = stack.enter_context(pg_database())
+            url = stack.enter_context(fresh_pg_database("test_export"))
         st = stack.enter_context(open_store(url))
         yield st, synced(st)
 
