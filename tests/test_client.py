@@ -41,7 +41,7 @@ from toefl_access.errors import (
 )
 from toefl_access.jsonformat import to_object
 from toefl_access.record import Record
-from toefl_access.textformat import render
+from toefl_access.textformat import BATCH, render
 
 SECRET = "s3cr3t-Value-42"
 KEY = base64.b64encode(f"client-7:{SECRET}".encode()).decode()
@@ -338,15 +338,16 @@ def test_an_empty_answer_holds_no_records(body: bytes, fmt: str) -> None:
 
 
 def test_fetch_parses_records_while_the_body_arrives() -> None:
-    records = make_records(200)
+    # lines are parsed a batch at a time: the first record comes after one batch
+    records = make_records(3 * BATCH)
     stream = Chunks([render(r) + b"\n" for r in records])
     client = Fake(streamed(stream)).client()
     got = client.fetch("2025-04-21", "2025-04-22", format="text")
     first = next(got)
     assert first["registration_number"] == records[0]["registration_number"]
-    assert stream.sent <= 3  # the rest has not even been sent yet
-    assert got.raw is not None and got.raw.nbytes < 3 * 1601
-    assert len(list(got)) == 199 and got.count == 200
+    assert stream.sent <= BATCH + 2  # the rest has not even been sent yet
+    assert got.raw is not None and got.raw.nbytes < (BATCH + 3) * 1601
+    assert len(list(got)) == 3 * BATCH - 1 and got.count == 3 * BATCH
 
 
 def test_json_is_parsed_while_the_body_arrives() -> None:
@@ -606,11 +607,11 @@ def test_a_failure_before_the_first_record_is_retried() -> None:
 
 
 def test_closing_a_record_stream_early_closes_the_answer() -> None:
-    body = text_body(make_records(50))
+    body = text_body(make_records(3 * BATCH))
     stream = Chunks([body[i : i + 1601] for i in range(0, len(body), 1601)])
     with Fake(streamed(stream)).client().fetch("2025-04-21", "2025-04-22", format="text") as got:
         next(got)
-    assert stream.sent < 50
+    assert stream.sent < 2 * BATCH
 
 
 # -- check_key -----------------------------------------------------------------------------

@@ -65,20 +65,96 @@ class RecordWarning(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.field}{where} = {self.value!r}: {self.message}"
 
 
-class Record(msgspec.Struct, kw_only=True):
+class Record:
     """One score report as received, with typed values.
 
-    ``format`` is ``"text"`` or ``"json"``; ``raw`` is the original line (text) or the
-    JSON object's bytes; ``line`` is the 1-based line (text) or array index + 1 (JSON).
+    ``values`` maps canonical names (layout order) to typed values; ``format`` is
+    ``"text"`` or ``"json"``; ``raw`` is the original line (text) or the JSON object's
+    bytes; ``line`` is the 1-based line (text) or array index + 1 (JSON); ``warnings`` are
+    the broken rules; ``extra`` holds a JSON record's unknown keys.
+
+    A parser reading many lines at once gives each record its typed values as a row and
+    the layout's names; the ``values`` mapping is built from them on first use.
     """
 
-    values: dict[str, Any]
-    layout: str
-    line: int
-    raw: bytes
-    format: str = "text"
-    warnings: list[RecordWarning] = msgspec.field(default_factory=list)
-    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    __slots__ = (
+        "_names",
+        "_row",
+        "_values",
+        "extra",
+        "format",
+        "layout",
+        "line",
+        "raw",
+        "warnings",
+    )
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
+
+    def __init__(
+        self,
+        *,
+        values: dict[str, Any],
+        layout: str,
+        line: int,
+        raw: bytes,
+        format: str = "text",
+        warnings: list[RecordWarning] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._values: dict[str, Any] | None = values
+        self._row: Sequence[Any] = ()
+        self._names: Sequence[str] = ()
+        self.layout = layout
+        self.line = line
+        self.raw = raw
+        self.format = format
+        self.warnings: list[RecordWarning] = [] if warnings is None else warnings
+        self.extra: dict[str, Any] = {} if extra is None else extra
+
+    @classmethod
+    def of_row(
+        cls,
+        names: Sequence[str],
+        row: Sequence[Any],
+        *,
+        layout: str,
+        line: int,
+        raw: bytes,
+        warnings: list[RecordWarning],
+    ) -> Record:
+        """A text record whose values are ``row`` (typed, in the order of ``names``)."""
+        record = cls.__new__(cls)
+        record._values = None
+        record._row, record._names = row, names
+        record.layout, record.line, record.raw = layout, line, raw
+        record.format, record.warnings, record.extra = "text", warnings, {}
+        return record
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = dict(zip(self._names, self._row, strict=True))
+            self._row = self._names = ()
+        return self._values
+
+    @values.setter
+    def values(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def replace(self, **changes: Any) -> Record:
+        """A copy with some attributes changed (``values``, ``warnings``, ...)."""
+        now = {name: getattr(self, name) for name in _ATTRIBUTES}
+        now.update(changes)
+        return Record(**now)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _ATTRIBUTES)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _ATTRIBUTES)
+        return f"Record({shown})"
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -102,6 +178,9 @@ class Record(msgspec.Struct, kw_only=True):
         mine = {k: v for k, v in self.values.items() if v is not None}
         theirs = {k: v for k, v in other.values.items() if v is not None}
         return mine == theirs
+
+
+_ATTRIBUTES = ("values", "layout", "line", "raw", "format", "warnings", "extra")
 
 
 def scales_of(values: dict[str, Any]) -> tuple[str, ...]:

@@ -115,7 +115,7 @@ def cancelled_warning(cancelled_at: dt.datetime, reason: str | None) -> RecordWa
 def with_cancel_warning(record: Record, cancelled: tuple[dt.datetime, str | None]) -> Record:
     """The record with :func:`cancelled_warning` added (a copy; the record is not changed)."""
     warning = cancelled_warning(*cancelled)
-    return msgspec.structs.replace(record, warnings=[*record.warnings, warning])
+    return record.replace(warnings=[*record.warnings, warning])
 
 
 def cancelled_among(

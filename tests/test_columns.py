@@ -1,0 +1,142 @@
+"""The column-wise batch decoder gives exactly the records of the one-line decoder.
+
+``Codec.decode_many`` (columns.py) is the fast path of every parse; ``Codec.decode`` is the
+careful one. They must agree on every line, typed value for typed value and warning for
+warning, whatever the line holds: valid reports, damaged numbers, impossible dates,
+Latin-1 and UTF-8 text, tabs and non-breaking spaces, NUL bytes and trimmed lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import gen
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toefl_access import layout as layouts
+from toefl_access.columns import Columns
+from toefl_access.layout import Field, Layout
+from toefl_access.record import Record
+from toefl_access.textformat import BATCH, codec, parse_lines
+
+TODAY = dt.date(2026, 11, 28)
+
+
+def typed(record: Record) -> list[Any]:
+    """Everything a record holds, with each value's type (1 == 1.0 must not pass)."""
+    return [
+        [(k, type(v).__name__, v) for k, v in record.values.items()],
+        record.layout, record.line, record.raw, record.format, record.warnings, record.extra,
+    ]
+
+
+def agree(layout: str | Layout, lines: list[bytes], *, check: bool = True) -> list[Record]:
+    c = codec(layout)
+    numbers = list(range(1, len(lines) + 1))
+    many = c.decode_many(lines, numbers, check=check, today=TODAY)
+    pairs = zip(lines, numbers, strict=True)
+    one = [c.decode(line, k, check=check, today=TODAY) for line, k in pairs]
+    assert [typed(r) for r in many] == [typed(r) for r in one]
+    return many
+
+
+def put(line: bytes, layout: str, name: str, data: bytes) -> bytes:
+    f = next(f for f in layouts.builtin(layout).fields if f.name == name)
+    data = data[: f.size].ljust(f.size)
+    return line[: f.start - 1] + data + line[f.end :]
+
+
+@pytest.mark.parametrize("layout", gen.LAYOUTS)
+@pytest.mark.parametrize("encoding", gen.ENCODINGS)
+def test_generated_reports_agree(layout: str, encoding: str) -> None:
+    g = gen.Gen(11)
+    reports = [g.report(layout, encoding=encoding) for _ in range(300)]
+    lines = [r.line(trim=i % 3 == 0) for i, r in enumerate(reports)]
+    records = agree(layout, lines)
+    for record, report in zip(records, reports, strict=False):  # and both are right, not only equal
+        assert record.values == report.values and record.warnings == []
+
+
+# Bytes that make a field unusual: digits in the wrong place, letters, blanks of other
+# kinds (tab, NBSP as Latin-1 and as UTF-8), a cut UTF-8 character, NUL, a dot.
+NASTY = [b"0", b"9", b"5", b" ", b"X", b".", b"\t", b"\xa0", b"\xc2\xa0", b"\xc3", b"\xe9",
+         b"\x00", b"-", b"3", b"\x85", b"\x1f", b"C1", b"B2", b"\xe2\x80\x83"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    layout=st.sampled_from(gen.LAYOUTS),
+    seed=st.integers(0, 10_000),
+)
+def test_damaged_lines_agree(data: st.DataObject, layout: str, seed: int) -> None:
+    g = gen.Gen(seed)
+    fields = layouts.builtin(layout).data_fields
+    lines = []
+    for _ in range(data.draw(st.integers(1, 20))):
+        line = g.report(layout, encoding=data.draw(st.sampled_from(gen.ENCODINGS))).line()
+        for _ in range(data.draw(st.integers(0, 4))):
+            f = data.draw(st.sampled_from(fields))
+            at = data.draw(st.integers(f.start - 1, f.end - 1))
+            junk = data.draw(st.sampled_from(NASTY))
+            line = (line[:at] + junk + line[at + len(junk) :])[: len(line)]
+        if data.draw(st.booleans()):
+            line = line.rstrip(b" ")
+        lines.append(line)
+    agree(layout, lines)
+    agree(layout, lines, check=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("test_date", b"00000000"), ("test_date", b"20251341"), ("test_date", b"20250229"),
+        ("test_date", b"2025 101"), ("test_date", b" 2025101"), ("test_date", b"20991231"),
+        ("listening", b" 7"), ("listening", b"7 "), ("listening", b"31"),
+        ("total", b"999"), ("ibt26_total", b" 4.5"), ("ibt26_total", b"4  "),
+        ("ibt26_total", b"4.3"), ("ibt26_total", b"9.9"), ("ibt26_reading", b".5 "),
+        ("ibt26_total_cefr", b"C3"), ("ibt26_total_cefr", b"c1"), ("ibt26_total_cefr", b"\xe9 "),
+        ("last_name", b"\t"), ("last_name", b"Nguy\xe1\xbb\x85n \t "), ("last_name", b"\xa0"),
+        ("first_name", b"Ren\xe9e"), ("first_name", b"\xff\xfe"),
+    ],
+)
+def test_each_unusual_value_agrees(name: str, data: bytes) -> None:
+    g = gen.Gen(5)
+    lines = [g.report(gen.CURRENT, scale="both").line() for _ in range(6)]
+    lines[2] = put(lines[2], gen.CURRENT, name, data)
+    lines[4] = put(lines[4], gen.CURRENT, name, data)
+    agree(gen.CURRENT, lines)
+
+
+def test_blank_lines_and_whole_batches_agree() -> None:
+    g = gen.Gen(3)
+    lines = [g.report(gen.CURRENT).line() for _ in range(BATCH + 7)]
+    lines[5] = b" " * 1600
+    lines[6] = b"1"
+    agree(gen.CURRENT, lines)
+    assert agree(gen.CURRENT, []) == []
+
+
+def test_parse_lines_gives_batches_in_order_and_stops_at_a_long_line() -> None:
+    g = gen.Gen(4)
+    lines = [g.report(gen.CURRENT).line() for _ in range(BATCH + 3)]
+    got = parse_lines([*lines, b"x" * 1601, *lines], layout=gen.CURRENT)
+    seen = []
+    with pytest.raises(Exception, match="longer than") as info:
+        for record in got:
+            seen.append(record.line)
+    assert seen == list(range(1, BATCH + 4))  # every line before the long one
+    assert getattr(info.value, "line", None) == BATCH + 4
+
+
+def test_a_layout_it_does_not_cover_goes_line_by_line() -> None:
+    fields = (
+        Field(start=1, end=6, size=6, name="test_date", kind="date", label="d"),
+        Field(start=7, end=9, size=3, name="total", kind="score", label="t"),
+    )
+    custom = Layout(name="custom", fields=fields)
+    assert not Columns(codec(custom)).usable
+    agree(custom, [b"250101123", b"      120", b"20250X 12"])
