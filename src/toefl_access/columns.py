@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import operator
-import re
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,6 +87,8 @@ class Columns:
             gather += range(start, start + size)
             gather.append(self.length)
         self._gather = np.array(gather, dtype=np.intp)
+        sizes = [size + 1 for _, _, size in self._texts]
+        self._starts = np.array([0, *itertools.accumulate(sizes)][:-1], dtype=np.intp)
         self._text_cols = [j for j, _, _ in self._texts]
         rules = codec._rules
         self._rules = rules
@@ -196,7 +196,14 @@ class Columns:
     def _text_matrix(self, m: Matrix) -> Any:
         """Every text field of every row, decoded, trailing blanks removed, blank None."""
         n, per = m.shape[0], len(self._texts)
-        column: Any = np.fromiter(_texts(m[:, self._gather].tobytes()), object, n * per)
+        gathered = m[:, self._gather]
+        blob = gathered.tobytes()
+        if blob.isascii():
+            texts = _texts(blob, ())
+        else:  # the fields with a byte over 127 (numbered row by row)
+            high = np.logical_or.reduceat(gathered >= 0x80, self._starts, axis=1)
+            texts = _texts(blob, np.flatnonzero(high).tolist())
+        column: Any = np.fromiter(texts, object, n * per)
         column[column == ""] = None
         return column.reshape(n, per)
 
@@ -292,33 +299,28 @@ _DATES = _Dates()
 
 
 _OTHER_BLANKS = bytes((*range(0x09, 0x0E), *range(0x1C, 0x20)))  # str.isspace, bar " "
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape has it
 
 
-def _texts(blob: bytes) -> list[str]:
+def _texts(blob: bytes, not_ascii: Iterable[int]) -> list[str]:
     """The NUL-terminated fields of ``blob``, decoded, without trailing blanks.
 
-    Each field is UTF-8 where valid, else Latin-1, as in the one-line path; but the whole
-    blob is decoded and split at once (bytes that are not UTF-8 come out as lone
-    surrogates, and only those fields are decoded again). ``str.rstrip()`` is several
-    times faster than ``rstrip(" ")``, but strips every kind of blank, so it is used where
-    the only blank is " ": ASCII fields, unless the blob holds tabs or the like.
+    Each field is UTF-8 where valid, else Latin-1, as in the one-line path. The blob is
+    decoded as Latin-1 and split at once (Latin-1 strings are compact and fast); only the
+    fields numbered in ``not_ascii`` are then read again as UTF-8. ``str.rstrip()`` is
+    several times faster than ``rstrip(" ")`` but strips every kind of blank, so it serves
+    ASCII fields, unless the blob holds tabs or the like.
     """
-    try:
-        whole, clean = blob.decode("utf-8"), True
-    except UnicodeDecodeError:
-        whole, clean = blob.decode("utf-8", "surrogateescape"), False
-    parts = whole.split("\x00")
+    parts = blob.decode("latin-1").split("\x00")
     parts.pop()  # after the last NUL
     if len(blob.translate(None, _OTHER_BLANKS)) == len(blob):
         texts = list(map(str.rstrip, parts))
     else:
         texts = list(map(str.rstrip, parts, itertools.repeat(" ")))
-    if not whole.isascii():
-        for i in itertools.compress(itertools.count(), map(operator.not_, map(str.isascii, parts))):
-            text = parts[i]
-            if not clean and _NOT_UTF8.search(text):
-                text = text.encode("utf-8", "surrogateescape").decode("latin-1")
-            texts[i] = text.rstrip(" ")
+    for i in not_ascii:
+        text = parts[i].encode("latin-1")
+        try:
+            texts[i] = text.decode("utf-8").rstrip(" ")
+        except UnicodeDecodeError:
+            texts[i] = parts[i].rstrip(" ")
     return texts
 

@@ -99,7 +99,7 @@ def write_csv(
                 )
                 protect = _protected(names, lay)
             writer.writerow([*names, "_layout", "_line", "_warnings"])
-        row: list[Any] = list(record.values.values())  # csv writes None as "", a date ISO
+        row = record.row()  # csv writes None as "", a date ISO
         for i in protect:
             value = row[i]
             if isinstance(value, str) and value.isdigit():

@@ -141,6 +141,10 @@ class Record:
     def values(self, values: dict[str, Any]) -> None:
         self._values = values
 
+    def row(self) -> list[Any]:
+        """The values in layout order, as a new list (without building ``values``)."""
+        return list(self._row) if self._values is None else list(self._values.values())
+
     def replace(self, **changes: Any) -> Record:
         """A copy with some attributes changed (``values``, ``warnings``, ...)."""
         now = {name: getattr(self, name) for name in _ATTRIBUTES}
