@@ -179,7 +179,13 @@ def test_crash_between_fetch_and_commit_loses_nothing(store_url: str, tmp_path: 
                         raise Crash
                     return parse(item)
 
-                kw["parse"] = parse_then_die
+                parse_many = kw["parse_many"]
+
+                def parse_many_then_die(items: Any) -> Any:
+                    parse_many(items[:4])  # a few parsed, then the crash
+                    raise Crash
+
+                kw["parse"], kw["parse_many"] = parse_then_die, parse_many_then_die
             return real(**kw)
 
         store.write_window = dying_write  # type: ignore[method-assign]

@@ -154,7 +154,7 @@ class Columns:
             out[:, self._text_cols] = self._text_matrix(m)
         fine = self._fine(m, values, latest, today) if check and self._vector_rules else None
         rows = out.tolist()
-        names, layout, codec = self.names, self.codec.layout.name, self.codec
+        names, index, layout, codec = self.names, self._index, self.codec.layout.name, self.codec
         rules, spans = self._rules, codec.spans
         records: list[Record] = []
         of_row = Record.of_row
@@ -172,7 +172,8 @@ class Columns:
                 warnings = rules.check(values_of_row, today=today, spans=spans)
             else:
                 warnings = []
-            append(of_row(names, row, layout=layout, line=lineno, raw=line, warnings=warnings))
+            append(of_row(names, index, row, layout=layout, line=lineno, raw=line,
+                          warnings=warnings))
         return records
 
     def _put_dates(self, m: Matrix, out: Any, latest: Ints) -> Mask:

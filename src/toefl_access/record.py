@@ -77,17 +77,8 @@ class Record:
     the layout's names; the ``values`` mapping is built from them on first use.
     """
 
-    __slots__ = (
-        "_names",
-        "_row",
-        "_values",
-        "extra",
-        "format",
-        "layout",
-        "line",
-        "raw",
-        "warnings",
-    )
+    __slots__ = ("_index", "_names", "_row", "_values", "extra", "format", "layout", "line",
+                 "raw", "warnings")
     __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
 
     def __init__(
@@ -102,8 +93,9 @@ class Record:
         extra: dict[str, Any] | None = None,
     ) -> None:
         self._values: dict[str, Any] | None = values
-        self._row: Sequence[Any] = ()
-        self._names: Sequence[str] = ()
+        self._row: list[Any] = []
+        self._names: tuple[str, ...] = ()
+        self._index: dict[str, int] = {}
         self.layout = layout
         self.line = line
         self.raw = raw
@@ -114,18 +106,20 @@ class Record:
     @classmethod
     def of_row(
         cls,
-        names: Sequence[str],
-        row: Sequence[Any],
+        names: tuple[str, ...],
+        index: dict[str, int],
+        row: list[Any],
         *,
         layout: str,
         line: int,
         raw: bytes,
         warnings: list[RecordWarning],
     ) -> Record:
-        """A text record whose values are ``row`` (typed, in the order of ``names``)."""
+        """A text record whose values are ``row`` (typed, in the order of ``names``;
+        ``index`` maps each name to its place). Parsers share ``names`` and ``index``."""
         record = cls.__new__(cls)
         record._values = None
-        record._row, record._names = row, names
+        record._row, record._names, record._index = row, names, index
         record.layout, record.line, record.raw = layout, line, raw
         record.format, record.warnings, record.extra = "text", warnings, {}
         return record
@@ -134,16 +128,29 @@ class Record:
     def values(self) -> dict[str, Any]:
         if self._values is None:
             self._values = dict(zip(self._names, self._row, strict=True))
-            self._row = self._names = ()
+            self._row, self._names, self._index = [], (), {}
         return self._values
 
     @values.setter
     def values(self, values: dict[str, Any]) -> None:
         self._values = values
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The field names, in order (the same tuple for every record a parser reads)."""
+        return self._names if self._values is None else tuple(self._values)
+
     def row(self) -> list[Any]:
-        """The values in layout order, as a new list (without building ``values``)."""
+        """The values in the order of ``names``, as a new list (without building
+        ``values``)."""
         return list(self._row) if self._values is None else list(self._values.values())
+
+    def put(self, name: str, value: Any) -> None:
+        """Set one value (``values[name] = value``, without building ``values``)."""
+        if self._values is None:
+            self._row[self._index[name]] = value
+        else:
+            self._values[name] = value
 
     def replace(self, **changes: Any) -> Record:
         """A copy with some attributes changed (``values``, ``warnings``, ...)."""
@@ -161,16 +168,20 @@ class Record:
         return f"Record({shown})"
 
     def __getitem__(self, name: str) -> Any:
-        return self.values[name]
+        if self._values is None:
+            return self._row[self._index[name]]
+        return self._values[name]
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self.values.get(name, default)
+        if self._values is None:
+            at = self._index.get(name)
+            return default if at is None else self._row[at]
+        return self._values.get(name, default)
 
     @property
     def identity(self) -> tuple[Any, ...]:
         """``registration_number, test_date, institution_code, department_code``."""
-        v = self.values
-        return tuple(v.get(n) for n in IDENTITY)
+        return tuple(map(self.get, IDENTITY))
 
     @property
     def scales(self) -> tuple[str, ...]:

@@ -44,14 +44,17 @@ def quoted(columns: Sequence[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-_PLANS: dict[tuple[str, ...], tuple[Callable[[dict[str, Any]], list[Any]], tuple[str, ...]]] = {}
+_Plan = tuple[Callable[[Record], list[Any]], tuple[str, ...]]
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+_last_plan: tuple[tuple[str, ...], _Plan] | None = None
 
 
-def _row_plan(
-    names: tuple[str, ...],
-) -> tuple[Callable[[dict[str, Any]], list[Any]], tuple[str, ...]]:
-    """How to turn a values dict with these keys (in this order) into the typed part of a
-    report row (with a slot for the key first), and which of its names have no column."""
+def _row_plan(names: tuple[str, ...]) -> _Plan:
+    """How to turn a record whose fields are these names (in this order) into the typed
+    part of a report row (with a slot for the key first), and which names have no column."""
+    global _last_plan
+    if _last_plan is not None and names is _last_plan[0]:
+        return _last_plan[1]  # records of one parser share their names: skip the hash
     plan = _PLANS.get(names)
     if plan is None:
         if len(_PLANS) > 64:
@@ -60,14 +63,15 @@ def _row_plan(
         if names == s.FIELDS[: len(names)]:  # a built-in layout's order: take values as is
             pad = [None] * (len(s.FIELDS) - len(names))
 
-            def build(values: dict[str, Any]) -> list[Any]:
-                return [None, *values.values(), *pad]
+            def build(record: Record) -> list[Any]:
+                return [None, *record.row(), *pad]
         else:
 
-            def build(values: dict[str, Any]) -> list[Any]:
-                return [None, *map(values.get, s.FIELDS)]
+            def build(record: Record) -> list[Any]:
+                return [None, *map(record.get, s.FIELDS)]
 
         plan = _PLANS[names] = (build, unknown)
+    _last_plan = (names, plan)
     return plan
 
 
@@ -110,6 +114,7 @@ class WindowWriter(StoreCore):
         parse: Callable[[Incoming], Record],
         received_at: dt.datetime,
         compressed: bytes | None = None,
+        parse_many: Callable[[Sequence[Incoming]], list[Record]] | None = None,
     ) -> WindowCounts:
         """Write one fetched window in ONE transaction and return what it did.
 
@@ -123,6 +128,8 @@ class WindowWriter(StoreCore):
 
         ``compressed`` may carry :func:`compress_body` of the body, done beforehand (e.g. in
         the thread that fetched it: zlib runs without the GIL), to keep it off the writer.
+        ``parse_many``, when given, parses every record that needs it in one call (a batch
+        parser is much faster than ``parse`` record by record).
         """
         start, end, received_at = s.to_utc(start), s.to_utc(end), s.to_utc(received_at)
         if start >= end:
@@ -139,6 +146,7 @@ class WindowWriter(StoreCore):
                 counts = self._write_records(
                     conn, cur, run_id=run_id, start=start, end=end, incoming=incoming,
                     parse=parse, received_at=received_at, archive_id=archive_id,
+                    parse_many=parse_many,
                 )
             finally:
                 cur.close()
@@ -183,6 +191,7 @@ class WindowWriter(StoreCore):
         self, conn: sa.Connection, cur: Any, *, run_id: int, start: dt.datetime,
         end: dt.datetime, incoming: Sequence[Incoming], parse: Callable[[Incoming], Record],
         received_at: dt.datetime, archive_id: int,
+        parse_many: Callable[[Sequence[Incoming]], list[Record]] | None,
     ) -> WindowCounts:
         stored = self._load_state(cur, list({i.key for i in incoming}))
         differing = list(
@@ -191,6 +200,17 @@ class WindowWriter(StoreCore):
         known = self._load_known(cur, differing) if differing else {}
         cancelled = cancelled_among(conn, differing) if differing else {}
         state = {k: _Key(d, n, known.get(k)) for k, (_, d, n) in stored.items()}
+        parsed: dict[int, Record] = {}
+        if parse_many is not None:  # what will surely be parsed, at once (see below)
+            need = [
+                (at, inc) for at, inc in enumerate(incoming)
+                if (st := state.get(inc.key)) is None or not (
+                    inc.digest == st.digest or (st.known is not None and inc.digest in st.known)
+                )
+            ]
+            if need:
+                records = parse_many([inc for _, inc in need])
+                parsed = dict(zip((at for at, _ in need), records, strict=True))
 
         when = self._value(received_at)
         w_start, w_end = self._value(start), self._value(end)
@@ -203,7 +223,7 @@ class WindowWriter(StoreCore):
         # and the stored revision each changed key supersedes.
         latest: dict[str, tuple[list[Any], Record, list[Any]]] = {}
         superseded: dict[str, int] = {}
-        for inc in incoming:
+        for at, inc in enumerate(incoming):
             key = inc.key
             st = state.get(key)
             if st is not None and (
@@ -212,7 +232,8 @@ class WindowWriter(StoreCore):
                 counts.unchanged += 1
                 touched.add(key)
                 continue
-            record = parse(inc)
+            # (a key sent as A, B, A in one window parses its second A here)
+            record = parsed.get(at) or parse(inc)
             if key in cancelled:  # it stays cancelled (an update leaves the mark alone)
                 record = with_cancel_warning(record, cancelled[key])
             if record.warnings:
@@ -282,13 +303,12 @@ class WindowWriter(StoreCore):
 
     def _report_row(self, key: str, inc: Incoming, record: Record, when: Any) -> list[Any]:
         """The ``score_reports`` row of a record (``revisions`` is set by the caller)."""
-        values = record.values
-        build, unknown = _row_plan(tuple(values))
-        row = build(values)
+        build, unknown = _row_plan(record.names)
+        row = build(record)
         row[0] = key
         extra = record.extra
         if unknown:  # a custom layout's own fields: keep them
-            extra = {**extra, **{k: values[k] for k in unknown}}
+            extra = {**extra, **{k: record[k] for k in unknown}}
         row += (
             inc.raw,
             record.layout,
