@@ -65,6 +65,27 @@ def test_second_sync_writes_nothing(store: Store, fmt: str) -> None:
     assert snapshot(store) == before
 
 
+def test_a_second_sync_does_not_compress_what_the_archive_holds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import toefl_access.sync as sync_module
+
+    compressed: list[int] = []
+    real = sync_module.compress_body
+    monkeypatch.setattr(sync_module, "compress_body",
+                        lambda body: compressed.append(len(body)) or real(body))
+    api = MockApi(seed=0, per_day=PER_DAY)
+    settings = SyncSettings(since=SINCE)
+    with client_for(api) as client:
+        first = sync(client, store, settings, now=NOW)
+        assert len(compressed) == len(first.windows)
+        second = sync(client, store, settings, now=NOW)
+    assert len(compressed) == len(first.windows)  # nothing compressed again
+    assert second.counts.unchanged == first.counts.new + first.counts.changed
+    bodies = [store.archived_body(entry.id) for entry in store.archive_entries()]
+    assert len(bodies) == 2 * len(first.windows) and all(bodies)
+
+
 def test_rescore_creates_one_revision_and_updates_the_current_row(store: Store) -> None:
     api = MockApi(seed=0, per_day=PER_DAY)
     since = SINCE - D(days=30)

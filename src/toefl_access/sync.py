@@ -404,24 +404,24 @@ def sync(
 
 
 def _fetch(
-    client: BodySource, w: Window, fmt: str, finish: Callable[[bytes], Any] | None = None
+    client: BodySource, w: Window, fmt: str, finish: Callable[[bytes, str], Any] | None = None
 ) -> Any:
-    """The body of a window; with ``finish``, ``(body, finish(content))``, or ``(body, the
-    exception finish raised)``, for the writer to raise in window order after counting the
-    body. Runs in a fetch thread: zlib and hashing release the GIL there and the rest
-    overlaps with the writer's database work."""
+    """The body of a window; with ``finish``, ``(body, finish(content, sha256))``, or
+    ``(body, the exception finish raised)``, for the writer to raise in window order after
+    counting the body. Runs in a fetch thread: zlib and hashing release the GIL there and
+    the rest overlaps with the writer's database work."""
     body = client.fetch_body(w.start, w.end, format=fmt)
     if finish is None:
         return body
     try:
-        return body, finish(body.content)
+        return body, finish(body.content, body.sha256)
     except Exception as exc:
         return body, exc
 
 
 def _ahead(
     pool: ThreadPoolExecutor, client: BodySource, windows: Sequence[Window], fmt: str, depth: int,
-    finish: Callable[[bytes], Any] | None = None,
+    finish: Callable[[bytes, str], Any] | None = None,
 ) -> Iterator[tuple[Window, Future[Any]]]:
     """Windows with their fetches, in order, keeping ``depth`` fetches in flight."""
     pending: deque[tuple[Window, Future[Any]]] = deque()
@@ -449,10 +449,16 @@ def _run(
     assert result.run_id is not None
     total = WindowCounts(0, 0, 0, 0)
     unreachable = 0
+    archived = (
+        store.archived_bodies(result.windows[0].start, result.windows[-1].end)
+        if result.windows else set()
+    )
     with ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="fetch") as pool:
 
-        def finish(content: bytes) -> tuple[Prepared, bytes]:
+        def finish(content: bytes, sha256: str) -> tuple[Prepared, bytes | None]:
             ready = prepare_answer(content, settings.format, protector=protector, layout=layout)
+            if (ready.sha256 or sha256) in archived:
+                return ready, None  # the archive has it: the writer will not store it again
             return ready, compress_body(ready.body)
 
         stream = _ahead(

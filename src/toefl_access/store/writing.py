@@ -158,6 +158,18 @@ class WindowWriter(StoreCore):
             )
         return counts
 
+    def archived_bodies(self, start: dt.datetime, end: dt.datetime) -> set[str]:
+        """The SHA-256 of every body the archive holds for windows within ``start..end``
+        (a sync skips compressing an answer it already has)."""
+        a = s.response_archive
+        query = sa.select(a.c.sha256).distinct().where(
+            a.c.body.is_not(None),
+            a.c.window_start >= s.to_utc(start),
+            a.c.window_end <= s.to_utc(end),
+        )
+        with self._guard("reading the answer archive"), self._read() as conn:
+            return {sha for (sha,) in conn.execute(query)}
+
     def _archive(
         self, conn: sa.Connection, *, run_id: int, start: dt.datetime, end: dt.datetime,
         fmt: str, body: bytes, sha256: str, status: int, received_at: dt.datetime, records: int,
