@@ -6,7 +6,8 @@ Generates N records of the current (1600-byte) layout with the tests' generator
 (tests/gen.py: mixed 0-120 and 1-6 scales, MyBest, rPDT, names in UTF-8 and Latin-1) into
 a temporary file, then prints records per second, best of --repeat runs, for:
 
-  (a) the library's typed-record iteration, ``for r in parse(path)`` (with validation);
+  (a) the library's typed-record iteration, ``for r in parse(path)`` (with validation),
+      and the same without the batch decoder (``Codec.decode`` a line at a time);
   (b) ``toefl-access parse FILE --to csv -o out.csv``, called in-process through click
       (the same code path as the command, without the interpreter start-up);
   (c) ``pandas.read_fwf`` on the same file with the same column specs (encoding latin-1,
@@ -63,6 +64,18 @@ def library(path: Path) -> int:
     count = 0
     for _record in parse(path):
         count += 1
+    return count
+
+
+def one_line_at_a_time(path: Path) -> int:
+    """(a) without the batch decoder: ``Codec.decode`` line by line, as before it."""
+    from toefl_access.textformat import codec, utc_today
+
+    c, today, count = codec(layouts.CURRENT), utc_today(), 0
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            c.decode(line.rstrip(b"\r\n"), lineno, today=today)
+            count += 1
     return count
 
 
@@ -143,6 +156,7 @@ def main() -> None:
 
         runs: dict[str, Callable[[], int]] = {
             "a": lambda: library(path),
+            "a1": lambda: one_line_at_a_time(path),
             "b": lambda: command(path, out_csv),
         }
         try:
@@ -167,10 +181,11 @@ def main() -> None:
                 assert count == n, (key, count)
                 wall[key], cpu[key] = min(wall[key], w), min(cpu[key], c)
         nan = float("nan")
-        rate = {k: n / wall[k] if k in runs else nan for k in "abcd"}
-        per_cpu = {k: n / cpu[k] if k in runs else nan for k in "abcd"}
+        rate = {k: n / wall[k] if k in runs else nan for k in ("a", "a1", "b", "c", "d")}
+        per_cpu = {k: n / cpu[k] if k in runs else nan for k in ("a", "a1", "b", "c", "d")}
         labels = {
             "a": "(a) library: for r in parse(path)",
+            "a1": "    the same, one line at a time (Codec.decode)",
             "b": "(b) toefl-access parse --to csv (in-process)",
             "c": "(c) pandas.read_fwf",
             "d": "(d) pandas.read_fwf(...).to_csv(...)",

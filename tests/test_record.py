@@ -222,3 +222,27 @@ def test_warning_describe() -> None:
     w = RecordWarning(field="total", message="is not the sum", value="81", start=567, end=569)
     assert w.describe() == "total (bytes 567-569) = '81': is not the sum"
     assert RecordWarning(field="total", message="m", value="x").describe() == "total = 'x': m"
+
+
+def test_a_record_read_as_a_row_behaves_as_one_built_from_a_dict() -> None:
+    names = ("registration_number", "test_date", "institution_code", "department_code",
+             "listening")
+    index = {n: i for i, n in enumerate(names)}
+    row = ["0000123456789012", dt.date(2026, 3, 1), "1234", "99", 27]
+    lazy = Record.of_row(names, index, list(row), layout="x", line=3, raw=b"raw",
+                         warnings=[])
+    eager = Record(values=dict(zip(names, row, strict=True)), layout="x", line=3, raw=b"raw")
+    assert lazy.names == eager.names == names
+    assert lazy.row() == eager.row() == row
+    assert lazy["listening"] == 27 and lazy.get("nope", "default") == "default"
+    assert lazy.identity == eager.identity == tuple(row[:4])
+    with pytest.raises(KeyError):
+        lazy["nope"]
+    lazy.put("listening", 28)
+    eager.put("listening", 28)
+    assert lazy == eager and repr(lazy) == repr(eager)
+    assert lazy.values == {**dict(zip(names, row, strict=True)), "listening": 28}
+    lazy.values["listening"] = 29  # once built, values is the record's own dict
+    assert lazy["listening"] == 29 and lazy.row()[-1] == 29 and lazy != eager
+    copy = lazy.replace(line=4)
+    assert copy.line == 4 and copy.values == lazy.values and copy.raw == b"raw"

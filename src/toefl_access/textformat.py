@@ -4,6 +4,10 @@ Positions are bytes: each line is sliced as bytes, then every field is decoded o
 (UTF-8 where valid, otherwise Latin-1, which loses nothing). Lines shorter than the record
 are padded with blanks (editors and mail clients trim them); CRLF, a UTF-8 BOM, blank lines
 and a last line without a newline are accepted. Memory does not grow with the input.
+
+:func:`parse_lines` decodes ``BATCH`` lines at a time with :meth:`Codec.decode_many`, the
+column-wise fast path of :mod:`.columns`; :meth:`Codec.decode` reads one line field by field
+and is the careful path that the batch decoder defers to (and is tested against).
 """
 
 from __future__ import annotations
