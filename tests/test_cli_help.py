@@ -55,3 +55,14 @@ def test_named_in_the_readme(path: tuple[str, ...]) -> None:
     assert f"`{name}`" in readme or f"`{name} " in readme, (
         f"README.md does not name the command `{name}`: add it to the command table"
     )
+
+
+def test_the_cli_starts_without_importing_numpy() -> None:
+    # numpy (the batch decoder) costs ~0.13 s of start-up; only parsing needs it
+    import subprocess
+    import sys
+
+    code = "import sys, toefl_access.cli; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -17,13 +17,15 @@ import itertools
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import layout as layouts
-from .columns import Columns
 from .errors import InputError, RecordError, ToeflAccessError
 from .layout import Field, Layout
 from .record import Record, RecordWarning, Rules, to_band, to_date, utc_today
+
+if TYPE_CHECKING:
+    from .columns import Columns
 
 BOM = b"\xef\xbb\xbf"
 DETECT_LINES = 200
@@ -248,6 +250,8 @@ class Codec:
 
     @cached_property
     def _columns(self) -> Columns:
+        from .columns import Columns  # numpy, imported on first use: commands start faster
+
         return Columns(self)
 
     def _careful(self, padded: bytes) -> tuple[dict[str, Any], list[RecordWarning]]:
