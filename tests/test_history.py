@@ -169,6 +169,34 @@ def test_cancel_add_marks_every_copy_and_is_idempotent(synced: str) -> None:
     assert "CANCELLED" in shown and "ETS notice 42" in shown
 
 
+@pytest.mark.postgres
+def test_cancellations_on_postgresql_wait_for_each_other(pg_url: str) -> None:
+    # Serialised, so that cancellations rows commit in id order (export bookmarks rely on it)
+    import threading
+
+    import psycopg
+
+    from toefl_access.store.history import CancelRequest
+    from toefl_access.store.postgres import CANCEL_LOCK, LOCK_NAMESPACE
+
+    run_sync(pg_url)
+    row = next(iter(current(pg_url).values()))
+    request = CancelRequest(row["registration_number"], row["test_date"], "notice")
+    done = threading.Event()
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, CANCEL_LOCK))
+        with open_store(pg_url) as store:
+            worker = threading.Thread(
+                target=lambda: (store.cancel([request], source="test"), done.set())
+            )
+            worker.start()
+            assert not done.wait(1.0)  # the other cancellation holds the lock
+            other.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, CANCEL_LOCK))
+            assert done.wait(30)
+            worker.join()
+            assert len(store.cancellations()) >= 1
+
+
 def test_cancel_add_unknown_report_is_an_error(synced: str) -> None:
     row = next(iter(current(synced).values()))
     result = cli("cancel", "add", row["registration_number"], "2001-01-01", "--db", synced)

@@ -78,6 +78,11 @@ class StoreCore:
     def _migration_lock(self, conn: sa.Connection) -> None:
         """Serialise concurrent upgrades (inside the upgrade's transaction)."""
 
+    def _cancel_lock(self, conn: sa.Connection) -> None:
+        """Serialise concurrent cancellations (inside their transaction), so that the ids
+        of ``cancellations`` rows are committed in order (what export bookmarks go by).
+        SQLite needs nothing: its write transactions are serial already."""
+
     def sync_lock(self, wait: bool = False) -> AbstractContextManager[None]:
         """Hold the database's sync lock for a whole run.
 

@@ -218,6 +218,7 @@ class HistoryKeeper(StoreCore):
         cols = (t.c.report_key, t.c.institution_code, t.c.department_code, t.c.cancelled_at,
                 t.c.cancel_reason)  # fmt: skip
         with self._guard("recording cancellations"), self._write() as conn:
+            self._cancel_lock(conn)
             found = []
             for req in requests:
                 query = (

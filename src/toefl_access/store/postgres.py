@@ -3,7 +3,8 @@
 The sync lock is a session advisory lock (``pg_advisory_lock``) held on a dedicated
 connection for the whole run: the server releases it by itself when that connection ends,
 so a killed run never leaves a stale lock. A row in ``sync_locks`` tells ``status`` and a
-refused second run who holds it. Schema upgrades take a transaction-level advisory lock.
+refused second run who holds it. Schema upgrades and cancellations take a transaction-level
+advisory lock each.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .writing import INSERT_COLUMNS, REVISION_COLUMNS, UPDATE_COLUMNS, quoted, u
 LOCK_NAMESPACE = 0x74666C61
 SYNC_LOCK = 1
 MIGRATION_LOCK = 2
+CANCEL_LOCK = 3
 _LOCK = "sync"
 
 _PG_TYPES = {"score": "int4", "band": "float8", "date": "date"}
@@ -90,6 +92,9 @@ class PostgresStore(Store):
         conn.exec_driver_sql(
             "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK)
         )
+
+    def _cancel_lock(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, CANCEL_LOCK))
 
     # -- bulk paths -----------------------------------------------------------------------
 
