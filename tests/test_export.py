@@ -28,10 +28,11 @@ from toefl_access.client import Client
 from toefl_access.errors import MissingExtraError, ToeflAccessError, UsageError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.output import to_row
+from toefl_access.preparing import prepare
 from toefl_access.record import Record
 from toefl_access.store import Store, open_store, report_key
 from toefl_access.store import schema as s
-from toefl_access.sync import SyncSettings, prepare, sync
+from toefl_access.sync import SyncSettings, sync
 from toefl_access.textformat import codec, render
 
 UTC = dt.UTC

@@ -21,9 +21,10 @@ from toefl_access.dates import UTC
 from toefl_access.errors import UsageError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.mock.population import released
+from toefl_access.preparing import prepare_answer
 from toefl_access.sensitive import META_KEY, META_MODE, Protector, key_id, spans
 from toefl_access.store import open_store, report_key
-from toefl_access.sync import SyncResult, SyncSettings, prepare_answer, sync
+from toefl_access.sync import SyncResult, SyncSettings, sync
 from toefl_access.textformat import codec
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -47,11 +47,12 @@ from typing import Any
 from . import layout as layouts
 from .dates import UTC
 from .errors import InputError, ToeflAccessError
+from .preparing import prepare_answer
 from .record import to_date
 from .sensitive import DEFAULT_MODE, META_MODE, protector_for
 from .store import Store, WindowCounts
 from .store.history import ArchiveEntry, CancelRequest, ReportHistory
-from .sync import check_layout, prepare_answer
+from .sync import check_layout
 
 
 @dataclass(slots=True)
@@ -121,7 +122,7 @@ def replay(
                     raise InputError(error) from None
                 counts, keys = store.replay_answer(
                     entry=entry, run_id=run_id, received_at=now, items=ready.items,
-                    parse=ready.parse, premasked=ready.premasked, arrived=ready.arrived,
+                    parse=ready.parse, premasked=ready.premasked, arrived=ready.arrived(),
                 )  # fmt: skip
                 result.answers += 1
                 result.records += len(ready.items)
