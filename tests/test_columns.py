@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from toefl_access import layout as layouts
 from toefl_access.columns import Columns
 from toefl_access.layout import Field, Layout
+from toefl_access.preparing import _key_of_line, identity_spans, keys_of_lines
 from toefl_access.record import Record
 from toefl_access.textformat import BATCH, codec, parse_lines
 
@@ -140,3 +141,24 @@ def test_a_layout_it_does_not_cover_goes_line_by_line() -> None:
     custom = Layout(name="custom", fields=fields)
     assert not Columns(codec(custom)).usable
     agree(custom, [b"250101123", b"      120", b"20250X 12"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), layout=st.sampled_from(gen.LAYOUTS), seed=st.integers(0, 10_000))
+def test_report_keys_of_a_whole_answer_are_those_of_each_line(
+    data: st.DataObject, layout: str, seed: int
+) -> None:
+    g = gen.Gen(seed)
+    lay = layouts.builtin(layout)
+    spans = identity_spans(lay)
+    identity = [f for f in lay.data_fields if (f.start, f.end) in spans]
+    lines = []
+    for _ in range(data.draw(st.integers(1, 15))):
+        line = g.report(layout, encoding=data.draw(st.sampled_from(gen.ENCODINGS))).line()
+        for _ in range(data.draw(st.integers(0, 3))):
+            f = data.draw(st.sampled_from(identity))
+            at = data.draw(st.integers(f.start - 1, f.end - 1))
+            junk = data.draw(st.sampled_from([*NASTY, b"00000000", b"20251341", b"  "]))
+            line = (line[:at] + junk + line[at + len(junk) :])[: len(line)]
+        lines.append(line)
+    assert keys_of_lines(spans, lines) == [_key_of_line(spans, line) for line in lines]
