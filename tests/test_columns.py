@@ -9,6 +9,7 @@ Latin-1 and UTF-8 text, tabs and non-breaking spaces, NUL bytes and trimmed line
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import gen
@@ -67,6 +68,26 @@ NASTY = [b"0", b"9", b"5", b" ", b"X", b".", b"\t", b"\xa0", b"\xc2\xa0", b"\xc3
          b"\x00", b"-", b"3", b"\x85", b"\x1f", b"C1", b"B2", b"\xe2\x80\x83"]
 
 
+def damaged_lines(
+    data: st.DataObject, layout: str, seed: int, fields: Sequence[Field], junk: list[bytes],
+    *, count: int, trim: bool,
+) -> list[bytes]:
+    """Generated lines, each with up to 4 ``junk`` bytes written into ``fields``."""
+    g = gen.Gen(seed)
+    lines = []
+    for _ in range(data.draw(st.integers(1, count))):
+        line = g.report(layout, encoding=data.draw(st.sampled_from(gen.ENCODINGS))).line()
+        for _ in range(data.draw(st.integers(0, 4))):
+            f = data.draw(st.sampled_from(fields))
+            at = data.draw(st.integers(f.start - 1, f.end - 1))
+            piece = data.draw(st.sampled_from(junk))
+            line = (line[:at] + piece + line[at + len(piece) :])[: len(line)]
+        if trim and data.draw(st.booleans()):
+            line = line.rstrip(b" ")
+        lines.append(line)
+    return lines
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     data=st.data(),
@@ -74,19 +95,8 @@ NASTY = [b"0", b"9", b"5", b" ", b"X", b".", b"\t", b"\xa0", b"\xc2\xa0", b"\xc3
     seed=st.integers(0, 10_000),
 )
 def test_damaged_lines_agree(data: st.DataObject, layout: str, seed: int) -> None:
-    g = gen.Gen(seed)
     fields = layouts.builtin(layout).data_fields
-    lines = []
-    for _ in range(data.draw(st.integers(1, 20))):
-        line = g.report(layout, encoding=data.draw(st.sampled_from(gen.ENCODINGS))).line()
-        for _ in range(data.draw(st.integers(0, 4))):
-            f = data.draw(st.sampled_from(fields))
-            at = data.draw(st.integers(f.start - 1, f.end - 1))
-            junk = data.draw(st.sampled_from(NASTY))
-            line = (line[:at] + junk + line[at + len(junk) :])[: len(line)]
-        if data.draw(st.booleans()):
-            line = line.rstrip(b" ")
-        lines.append(line)
+    lines = damaged_lines(data, layout, seed, fields, NASTY, count=20, trim=True)
     agree(layout, lines)
     agree(layout, lines, check=False)
 
@@ -148,17 +158,9 @@ def test_a_layout_it_does_not_cover_goes_line_by_line() -> None:
 def test_report_keys_of_a_whole_answer_are_those_of_each_line(
     data: st.DataObject, layout: str, seed: int
 ) -> None:
-    g = gen.Gen(seed)
     lay = layouts.builtin(layout)
     spans = identity_spans(lay)
     identity = [f for f in lay.data_fields if (f.start, f.end) in spans]
-    lines = []
-    for _ in range(data.draw(st.integers(1, 15))):
-        line = g.report(layout, encoding=data.draw(st.sampled_from(gen.ENCODINGS))).line()
-        for _ in range(data.draw(st.integers(0, 3))):
-            f = data.draw(st.sampled_from(identity))
-            at = data.draw(st.integers(f.start - 1, f.end - 1))
-            junk = data.draw(st.sampled_from([*NASTY, b"00000000", b"20251341", b"  "]))
-            line = (line[:at] + junk + line[at + len(junk) :])[: len(line)]
-        lines.append(line)
+    junk = [*NASTY, b"00000000", b"20251341", b"  "]
+    lines = damaged_lines(data, layout, seed, identity, junk, count=15, trim=False)
     assert keys_of_lines(spans, lines) == [_key_of_line(spans, line) for line in lines]
