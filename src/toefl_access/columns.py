@@ -136,7 +136,7 @@ class Columns:
             m[:, :length][m[:, :length] == 0] = SPACE
         values: dict[str, tuple[Ints, Mask]] = {}  # name -> (number, blank) for the rules
         for j, start, size in self._scores:
-            number, blank, bad = _digits(m[:, start : start + size])
+            number, blank, bad = digits(m[:, start : start + size])
             odd |= bad
             column = number.astype(object)
             column[blank] = None
@@ -182,7 +182,7 @@ class Columns:
         numbers = np.empty((n, len(self._dates)), dtype=np.int64)
         odd = np.zeros(n, dtype=bool)
         for k, (_, start, _size) in enumerate(self._dates):
-            number, blank, bad = _digits(m[:, start : start + 8])
+            number, blank, bad = digits(m[:, start : start + 8])
             odd |= bad
             numbers[:, k] = np.where(blank, -1, number)
         np.maximum.reduce(numbers, axis=1, out=latest)
@@ -253,7 +253,7 @@ class Columns:
 
 
 
-def _digits(sub: Matrix) -> tuple[Ints, Mask, Mask]:
+def digits(sub: Matrix) -> tuple[Ints, Mask, Mask]:
     """A column of fixed-width fields as numbers: (number, blank, neither digits nor blank)."""
     digit = sub - np.uint8(ZERO)  # a byte below '0' wraps round to a large value
     all_digits = (digit < 10).all(axis=1)
@@ -297,6 +297,11 @@ class _Dates(dict[int, Any]):
 
 
 _DATES = _Dates()
+
+
+def real_date(number: int) -> bool:
+    """Whether ``YYYYMMDD`` (as a number) is a date of the calendar."""
+    return isinstance(_DATES[number], dt.date)
 
 
 _OTHER_BLANKS = bytes((*range(0x09, 0x0E), *range(0x1C, 0x20)))  # str.isspace, bar " "

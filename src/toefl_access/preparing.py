@@ -55,6 +55,8 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
     texts with a handful of array operations, instead of a dozen Python steps a line."""
     import numpy as np  # on first use: command start-up stays light
 
+    from .columns import digits, real_date
+
     if not lines:
         return []
     m = np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), -1)
@@ -63,13 +65,12 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
         return [_key_of_line(spans, line) for line in lines]
     reg, date = m[:, r0 - 1 : r1], m[:, d0 - 1 : d1]
     inst, dept = m[:, i0 - 1 : i1], m[:, p0 - 1 : p1]
-    digit = date - np.uint8(0x30)
-    ok = (digit < 10).all(axis=1)
+    number, blank, bad = digits(date)
+    ok = ~(blank | bad)
     for part in (reg, inst, dept):
         ok &= (part < 0x80).all(axis=1)
-    number = digit.astype(np.int64) @ (10 ** np.arange(7, -1, -1, dtype=np.int64))
     unique, inverse = np.unique(number, return_inverse=True)
-    real = np.array([_real_date(int(n)) for n in unique.tolist()], dtype=bool)
+    real = np.array([real_date(n) for n in unique.tolist()], dtype=bool)
     ok &= real[inverse.reshape(-1)]
     # REG|YYYY-MM-DD|INST|DEPT\n, then the blanks that end REG, INST and DEPT dropped
     n = len(lines)
@@ -91,14 +92,6 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
     keys = joined[keep].tobytes().decode("latin-1").split("\n")
     keys.pop()  # after the last line's end
     return [key if good else None for key, good in zip(keys, ok.tolist(), strict=True)]
-
-
-def _real_date(number: int) -> bool:
-    try:
-        dt.date(number // 10000, number // 100 % 100, number % 100)
-    except ValueError:
-        return False
-    return True
 
 
 def prepare(body: bytes, fmt: str) -> tuple[list[Incoming], Callable[[Incoming], Record]]:
@@ -303,9 +296,6 @@ def _json_body(body: bytes, objects: list[Any]) -> bytes:
     else:
         top = objects
     return msgspec.json.encode(top)
-
-
-# -- the run ------------------------------------------------------------------------------
 
 
 @cache

@@ -408,14 +408,14 @@ def _batched(
     length = c.length
     for lineno, line in lines:
         n = len(line)
-        if n > length or (n < length and not pad):
-            if n > length:
-                raise InputError(
-                    f"the line is {n} bytes, longer than the {length}-byte "
-                    f"{c.layout.name} layout; check the file, or pass --layout",
-                    source=source,
-                    line=lineno,
-                )
+        if n > length:
+            raise InputError(
+                f"the line is {n} bytes, longer than the {length}-byte {c.layout.name} layout; "
+                "check the file, or pass --layout",
+                source=source,
+                line=lineno,
+            )
+        if n < length and not pad:
             raise InputError(
                 f"the record is {n} bytes, shorter than the {length}-byte layout",
                 source=source,

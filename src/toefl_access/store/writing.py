@@ -96,6 +96,11 @@ class _Key:
         self.revisions = revisions
         self.known = known
 
+    def holds(self, digest: bytes) -> bool:
+        """Whether content with this digest is the current one or an earlier revision (a
+        resend: unchanged). ``known`` is loaded only for keys whose current digest differs."""
+        return digest == self.digest or (self.known is not None and digest in self.known)
+
 
 class WindowWriter(StoreCore):
     """The write path of a store."""
@@ -216,9 +221,7 @@ class WindowWriter(StoreCore):
         if parse_many is not None:  # what will surely be parsed, at once (see below)
             need = [
                 (at, inc) for at, inc in enumerate(incoming)
-                if (st := state.get(inc.key)) is None or not (
-                    inc.digest == st.digest or (st.known is not None and inc.digest in st.known)
-                )
+                if (st := state.get(inc.key)) is None or not st.holds(inc.digest)
             ]
             if need:
                 records = parse_many([inc for _, inc in need])
@@ -238,9 +241,7 @@ class WindowWriter(StoreCore):
         for at, inc in enumerate(incoming):
             key = inc.key
             st = state.get(key)
-            if st is not None and (
-                inc.digest == st.digest or (st.known is not None and inc.digest in st.known)
-            ):
+            if st is not None and st.holds(inc.digest):
                 counts.unchanged += 1
                 touched.add(key)
                 continue
