@@ -16,3 +16,30 @@ def snapshot(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
         for rev in store.revisions(key)
     }
     return reports, revisions
+
+
+def canonical(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """What the database holds by content, without ids, clocks, runs or the hash key: every
+    current report (typed fields but the hashed ID number, raw line, content hash, number of
+    revisions) and every revision in its place (window, line) with its stored content."""
+    import sqlalchemy as sa
+
+    from toefl_access.store import schema as s
+
+    t, r = s.score_reports, s.report_revisions
+    fields = [t.c[n] for n in s.FIELDS if n != "security_id_number"]
+    with store.engine.connect() as conn:
+        reports = {
+            tuple(row)
+            for row in conn.execute(
+                sa.select(t.c.report_key, t.c.content_hash, t.c.revisions, t.c.raw, *fields)
+            )
+        }
+        revisions = {
+            tuple(row)
+            for row in conn.execute(
+                sa.select(r.c.report_key, r.c.revision, r.c.content_hash, r.c.window_start,
+                          r.c.window_end, r.c.line, r.c.raw)
+            )
+        }  # fmt: skip
+    return reports, revisions

@@ -79,7 +79,11 @@ def test_a_database_of_revision_1_upgrades_in_place(store_url: str) -> None:
         (row,) = store.reports()
         assert (row["report_key"], row["total"], row["raw"]) == ("R1||1234|", 99, b"raw line")
         assert store.watermark() == dt.datetime(2026, 3, 2, tzinfo=UTC)
-        assert store.status().runs[0].pid is None  # a column added by revision 2
+        runs = {run.id: run for run in store.status().runs}
+        assert runs[run_id].pid is None  # a column added by revision 2
+        # revision 4 recomputed the revisions and said so in the ledger
+        (upgrade,) = [run for run in runs.values() if run.params.get("upgrade") == "0004"]
+        assert (upgrade.params["corrected"], upgrade.params["reordered"]) == (0, 0)
         with store.sync_lock():  # the table added by revision 2
             pass
 

@@ -70,7 +70,7 @@ class SyncResult:
     windows: list[Window]
     done: int = 0
     failures: list[WindowFailure] = field(default_factory=list)
-    counts: WindowCounts = field(default_factory=lambda: WindowCounts(0, 0, 0, 0))
+    counts: WindowCounts = field(default_factory=lambda: WindowCounts())
     nbytes: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -219,7 +219,7 @@ def _run(
     layout: layouts.Layout | None,
 ) -> None:
     assert result.run_id is not None
-    total = WindowCounts(0, 0, 0, 0)
+    total = WindowCounts()
     unreachable = 0
     archived = (
         store.archived_bodies(result.windows[0].start, result.windows[-1].end)
@@ -273,12 +273,7 @@ def _run(
                     on_window(w, None, 0)
                 continue
             result.done += 1
-            total = WindowCounts(
-                total.new + counts.new,
-                total.changed + counts.changed,
-                total.unchanged + counts.unchanged,
-                total.warnings + counts.warnings,
-            )
+            total = total + counts
             result.counts = total
             log.info(
                 "window %s: %d new, %d changed, %d unchanged",

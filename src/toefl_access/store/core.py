@@ -99,8 +99,16 @@ class StoreCore:
         """``report_key -> (id, content_hash, revisions)`` of the stored ones among ``keys``."""
         raise NotImplementedError
 
-    def _load_known(self, cur: Any, keys: list[str]) -> dict[str, set[bytes]]:
-        """Every content hash each of ``keys`` ever had (its revisions)."""
+    def _load_sightings(
+        self, cur: Any, keys: list[str], since: Any
+    ) -> Iterator[tuple[str, Any, int, bytes]]:
+        """``(report_key, window_start, line, content_hash)`` of the sightings of ``keys`` in
+        windows starting at or after ``since`` (a window start as :meth:`_value` gives it)."""
+        raise NotImplementedError
+
+    def _insert_sightings(self, cur: Any, rows: list[list[Any]]) -> None:
+        """Insert ``report_sightings`` rows: key, window start, line, content hash, window end,
+        run id, received at, archive id."""
         raise NotImplementedError
 
     def _insert_reports(self, cur: Any, rows: list[list[Any]]) -> None:
@@ -220,6 +228,7 @@ class StoreCore:
                 new_reports=counts.new,
                 changed_reports=counts.changed,
                 unchanged_reports=counts.unchanged,
+                older_reports=counts.older,
                 warnings=counts.warnings,
                 bytes_received=nbytes,
                 statuses=_encode({str(k): v for k, v in sorted(statuses.items())}).decode(),

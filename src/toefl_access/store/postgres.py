@@ -45,6 +45,12 @@ REVISION_TYPES = [
 ]
 _COPY_REPORTS = f"COPY score_reports ({quoted(INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _COPY_REVISIONS = f"COPY report_revisions ({quoted(REVISION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+SIGHTING_TYPES = ["text", "timestamptz", "int4", "bytea", "timestamptz", "int4", "timestamptz",
+                  "int8"]
+_COPY_SIGHTINGS = (
+    "COPY report_sightings (report_key, window_start, line, content_hash, window_end, run_id, "
+    "received_at, archive_id) FROM STDIN (FORMAT BINARY)"
+)
 _UPDATE = (
     f"UPDATE score_reports SET {', '.join(f'{chr(34)}{c}{chr(34)} = %s' for c in UPDATE_COLUMNS)} "
     "WHERE report_key = %s"
@@ -106,15 +112,21 @@ class PostgresStore(Store):
         )
         return {key: (id_, bytes(digest), n) for key, id_, digest, n in cur}
 
-    def _load_known(self, cur: Any, keys: list[str]) -> dict[str, set[bytes]]:
+    def _load_sightings(
+        self, cur: Any, keys: list[str], since: Any
+    ) -> Iterator[tuple[str, Any, int, bytes]]:
         cur.execute(
-            "SELECT report_key, content_hash FROM report_revisions WHERE report_key = ANY(%s)",
-            (keys,),
+            "SELECT report_key, window_start, line, content_hash FROM report_sightings "
+            "WHERE report_key = ANY(%s) AND window_start >= %s",
+            (keys, since),
         )
-        out: dict[str, set[bytes]] = {}
-        for key, digest in cur:
-            out.setdefault(key, set()).add(bytes(digest))
-        return out
+        yield from cur.fetchall()
+
+    def _insert_sightings(self, cur: Any, rows: list[list[Any]]) -> None:
+        with cur.copy(_COPY_SIGHTINGS) as copy:
+            copy.set_types(SIGHTING_TYPES)
+            for row in rows:
+                copy.write_row(row)
 
     def _insert_reports(self, cur: Any, rows: list[list[Any]]) -> None:
         with cur.copy(_COPY_REPORTS) as copy:

@@ -98,6 +98,7 @@ class StoreReader(StoreCore):
                 for t in (s.report_revisions, s.response_archive)
             )
             ledger = self._runs(conn, runs)
+            misordered = _misordered(conn)
             wc = s.window_coverage.c
             cov = merge([(a, b) for a, b in conn.execute(sa.select(wc.window_start,
                                                                     wc.window_end))])
@@ -116,6 +117,7 @@ class StoreReader(StoreCore):
             by_department=departments,
             runs=ledger,
             lock=self.lock_holder(),
+            misordered=misordered,
         )
 
     def _runs(self, conn: sa.Connection, limit: int) -> list[RunSummary]:
@@ -134,7 +136,8 @@ class StoreReader(StoreCore):
                     statuses={int(k): v for k, v in msgspec.json.decode(m["statuses"]).items()}
                     if m["statuses"] else {},
                     counts=WindowCounts(m["new_reports"], m["changed_reports"],
-                                        m["unchanged_reports"], m["warnings"]) if done else None,
+                                        m["unchanged_reports"], m["warnings"],
+                                        m["older_reports"] or 0) if done else None,
                     nbytes=m["bytes_received"], duration_s=m["duration_s"], error=m["error"],
                 )
             )
@@ -150,6 +153,28 @@ class StoreReader(StoreCore):
                                  m["failed_at"])
                 )
         return out
+
+
+def _misordered(conn: sa.Connection) -> int:
+    """Reports whose current row is not their last revision, or whose revisions are not in
+    reported order (:mod:`.ordering`): none, unless something outside toefl-access wrote."""
+    t, r = s.score_reports, s.report_revisions
+    last = r.alias("last")
+    a, b = r.alias("a"), r.alias("b")
+    not_last = sa.select(sa.func.count()).select_from(t).where(
+        ~sa.exists().where(
+            last.c.report_key == t.c.report_key, last.c.revision == t.c.revisions,
+            last.c.content_hash == t.c.content_hash, last.c.raw.is_(None),
+        )
+        | sa.exists().where(r.c.report_key == t.c.report_key, r.c.revision > t.c.revisions)
+    )  # fmt: skip
+    backwards = sa.select(sa.func.count(sa.distinct(a.c.report_key))).select_from(
+        a.join(b, sa.and_(b.c.report_key == a.c.report_key, b.c.revision == a.c.revision + 1))
+    ).where(
+        (b.c.window_start < a.c.window_start)
+        | ((b.c.window_start == a.c.window_start) & (b.c.line < a.c.line))
+    )  # fmt: skip
+    return int(conn.execute(not_last).scalar_one()) + int(conn.execute(backwards).scalar_one())
 
 
 def _typed(fields: dict[str, Any]) -> dict[str, Any]:

@@ -11,12 +11,16 @@ table                what it holds
                      department_code``, kept as ``report_key``): a typed column for every data
                      field of both built-in layouts, the raw line, its content hash, first and
                      last seen, and the number of revisions
-``report_revisions`` every distinct version of a report ever received, with the run, window
-                     and archived response (and line) that brought it. Its content columns
+``report_revisions`` every version of a report, in the order the vendor reported them (see
+                     :mod:`.ordering`), with the window and line where it begins and the run
+                     and archived response that brought it (``late``: it arrived after a
+                     newer revision, by a backfill or a retry). Its content columns
                      (``raw``, ``layout``, ``format``, ``fields``, ``extra``, ``warnings``)
                      are NULL on the current revision, whose content is the
                      ``score_reports`` row, and are filled when a newer one replaces it:
                      each content is stored once (:meth:`Store.revisions` joins them)
+``report_sightings`` every record of every answer, narrow: report key, window, line,
+                     content digest, run and arrival; the revisions are computed from these
 ``response_archive`` every API answer body, zlib-compressed, with its SHA-256 and window, so a
                      layout correction can re-parse everything without calling the API
 ``sync_runs``        the run ledger
@@ -40,7 +44,7 @@ from sqlalchemy.engine import Dialect
 from .. import layout as layouts
 
 #: The newest migration revision; ``open_store`` upgrades any older database to it.
-HEAD = "0003"
+HEAD = "0004"
 #: The name of Alembic's version table (not ``alembic_version``, so that a PostgreSQL
 #: database shared with another Alembic-managed application does not clash).
 VERSION_TABLE = "toefl_access_schema_version"
@@ -141,6 +145,7 @@ sync_runs = sa.Table(
     sa.Column("new_reports", sa.Integer),
     sa.Column("changed_reports", sa.Integer),
     sa.Column("unchanged_reports", sa.Integer),
+    sa.Column("older_reports", sa.Integer),
     sa.Column("warnings", sa.Integer),
     sa.Column("bytes_received", sa.BigInteger),
     sa.Column("duration_s", sa.Float),
@@ -191,7 +196,26 @@ report_revisions = sa.Table(
     sa.Column("window_end", UTCDateTime, nullable=False),
     sa.Column("archive_id", sa.BigInteger),
     sa.Column("line", sa.Integer),
+    sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("report_key", "revision", name="uq_report_revisions_key_revision"),
+)
+
+# One row per record of an answer, at its place in it: what the revisions are computed from
+# (the ordering rule, :mod:`.ordering`). A re-read of the same window adds nothing.
+report_sightings = sa.Table(
+    "report_sightings",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("report_key", sa.Text, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.LargeBinary, nullable=False),
+    sa.Column("window_end", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("archive_id", sa.BigInteger),
+    sa.Index("ux_report_sightings_place", "report_key", "window_start", "line", "content_hash",
+             unique=True),
 )
 
 window_coverage = sa.Table(
@@ -239,6 +263,8 @@ cancellations = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("cancelled_at", UTCDateTime, nullable=False),
+    # ``cancel``, or ``reinstate`` (``cancel remove``: the mark withdrawn).
+    sa.Column("action", sa.Text, nullable=False, server_default="cancel"),
     sa.Index("ix_cancellations_report_key", "report_key"),
 )
 

@@ -58,6 +58,10 @@ _INSERT_REVISION = (
     f"INSERT INTO report_revisions ({quoted(REVISION_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REVISION_COLUMNS))})"
 )
+_INSERT_SIGHTING = (
+    "INSERT INTO report_sightings (report_key, window_start, line, content_hash, window_end, "
+    "run_id, received_at, archive_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # The current revision's content columns are NULL: leave them out rather than bind NULLs
 # (binding None is the slow path of the sqlite3 module).
 _LEAN_COLUMNS = tuple(c for i, c in enumerate(REVISION_COLUMNS) if not 3 <= i < 9)
@@ -167,18 +171,20 @@ class SQLiteStore(Store):
                 out[key] = (id_, digest, revisions)
         return out
 
-    def _load_known(self, cur: Any, keys: list[str]) -> dict[str, set[bytes]]:
-        out: dict[str, set[bytes]] = {}
+    def _load_sightings(
+        self, cur: Any, keys: list[str], since: Any
+    ) -> Iterator[tuple[str, Any, int, bytes]]:
         for i in range(0, len(keys), _CHUNK):
             part = keys[i : i + _CHUNK]
             cur.execute(
-                "SELECT report_key, content_hash FROM report_revisions "
-                f"WHERE report_key IN ({', '.join('?' * len(part))})",
-                part,
+                "SELECT report_key, window_start, line, content_hash FROM report_sightings "
+                f"WHERE report_key IN ({', '.join('?' * len(part))}) AND window_start >= ?",
+                [*part, since],
             )
-            for key, digest in cur:
-                out.setdefault(key, set()).add(digest)
-        return out
+            yield from cur.fetchall()
+
+    def _insert_sightings(self, cur: Any, rows: list[list[Any]]) -> None:
+        cur.executemany(_INSERT_SIGHTING, rows)
 
     def _insert_reports(self, cur: Any, rows: list[list[Any]]) -> None:
         cur.executemany(_INSERT, rows)

@@ -27,13 +27,16 @@ class Incoming(msgspec.Struct, frozen=True):
 
 
 class WindowCounts(msgspec.Struct):
-    """What a write did: reports ``new``, ``changed`` (a new revision) or ``unchanged``
-    (only ``last_seen`` moved), and how many of the new or changed ones carry warnings."""
+    """What a write did: reports ``new``, ``changed`` (a new current revision) or
+    ``unchanged`` (only ``last_seen`` moved), how many of the new or changed ones carry
+    warnings, and ``older``: records that arrived after a newer revision of their report (a
+    backfill, a retried window) and joined its history without changing the current row."""
 
     new: int = 0
     changed: int = 0
     unchanged: int = 0
     warnings: int = 0
+    older: int = 0
 
     def __add__(self, other: WindowCounts) -> WindowCounts:
         return WindowCounts(
@@ -41,6 +44,7 @@ class WindowCounts(msgspec.Struct):
             self.changed + other.changed,
             self.unchanged + other.unchanged,
             self.warnings + other.warnings,
+            self.older + other.older,
         )
 
 
@@ -113,6 +117,9 @@ class StoreStatus(msgspec.Struct):
     by_department: list[DepartmentCount]
     runs: list[RunSummary]
     lock: LockHolder | None
+    #: Reports whose current row is not their latest reported revision (should be 0; a
+    #: database written before schema revision 0004 is repaired by ``db upgrade``).
+    misordered: int = 0
 
 
 def report_key(

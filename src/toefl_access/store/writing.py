@@ -1,7 +1,9 @@
-"""Writing a window: ONE transaction with its archive row, reports, revisions and coverage.
+"""Writing a window: ONE transaction with its archive row, sightings, reports, revisions and
+coverage.
 
-Records are classified by report key and content digest *before* parsing, so the common
-case of a re-sync (everything unchanged) parses nothing and only moves ``last_seen``.
+Records are classified by report key, place and content digest *before* parsing, so the
+common case of a re-sync (everything seen already) parses nothing and only moves
+``last_seen``. Which revision is current follows the ordering rule of :mod:`.ordering`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..record import Record
 from . import schema as s
 from .core import StoreCore, _encode, _new_id, gc_paused
 from .history import cancelled_among, with_cancel_warning
+from .ordering import reorder
 from .structs import Incoming, WindowCounts
 
 ZLIB_LEVEL = 3
@@ -89,17 +92,11 @@ def compress_body(body: bytes) -> bytes:
 class _Key:
     """What the write knows about one report key while classifying a window."""
 
-    __slots__ = ("digest", "known", "revisions")
+    __slots__ = ("digest", "revisions")
 
-    def __init__(self, digest: bytes, revisions: int, known: set[bytes] | None) -> None:
+    def __init__(self, digest: bytes, revisions: int) -> None:
         self.digest = digest
         self.revisions = revisions
-        self.known = known
-
-    def holds(self, digest: bytes) -> bool:
-        """Whether content with this digest is the current one or an earlier revision (a
-        resend: unchanged). ``known`` is loaded only for keys whose current digest differs."""
-        return digest == self.digest or (self.known is not None and digest in self.known)
 
 
 class WindowWriter(StoreCore):
@@ -210,30 +207,56 @@ class WindowWriter(StoreCore):
         received_at: dt.datetime, archive_id: int,
         parse_many: Callable[[Sequence[Incoming]], list[Record]] | None,
     ) -> WindowCounts:
+        """Append what comes after everything stored (the common case, in bulk); hand what
+        comes before a stored sighting to :func:`.ordering.reorder` (see the rule there)."""
+        when = self._value(received_at)
+        w_start, w_end = self._value(start), self._value(end)
         stored = self._load_state(cur, list({i.key for i in incoming}))
-        differing = list(
-            {i.key for i in incoming if i.key in stored and stored[i.key][1] != i.digest}
-        )
-        known = self._load_known(cur, differing) if differing else {}
-        cancelled = cancelled_among(conn, differing) if differing else {}
-        state = {k: _Key(d, n, known.get(k)) for k, (_, d, n) in stored.items()}
+        # Where each stored report was seen at or after this window's start: at which lines
+        # of this very window (a re-read), or in a later one.
+        here: dict[str, dict[int, set[bytes]]] = {}
+        later: set[str] = set()
+        if stored:
+            for key, seen_start, line, digest in self._load_sightings(cur, list(stored), w_start):
+                if seen_start == w_start:
+                    here.setdefault(key, {}).setdefault(line, set()).add(bytes(digest))
+                else:
+                    later.add(key)
+        last_here = {key: max(lines) for key, lines in here.items()}
+
+        def place(inc: Incoming) -> str:
+            """``seen`` (this sighting is stored), ``before`` (a stored one comes after it)
+            or ``after`` (it comes after every stored one)."""
+            lines = here.get(inc.key)
+            if lines is not None and inc.digest in lines.get(inc.line, ()):
+                return "seen"
+            if inc.key in later or (lines is not None and last_here[inc.key] >= inc.line):
+                return "before"
+            return "after"
+
+        state = {k: _Key(d, n) for k, (_, d, n) in stored.items()}
         parsed: dict[int, Record] = {}
         if parse_many is not None:  # what will surely be parsed, at once (see below)
             need = [
                 (at, inc) for at, inc in enumerate(incoming)
-                if (st := state.get(inc.key)) is None or not st.holds(inc.digest)
+                if (st := state.get(inc.key)) is None
+                or (inc.digest != st.digest and place(inc) == "after")
             ]
             if need:
                 records = parse_many([inc for _, inc in need])
                 parsed = dict(zip((at for at, _ in need), records, strict=True))
+        differing = list(
+            {i.key for i in incoming if i.key in stored and stored[i.key][1] != i.digest}
+        )
+        cancelled = cancelled_among(conn, differing) if differing else {}
 
-        when = self._value(received_at)
-        w_start, w_end = self._value(start), self._value(end)
         counts = WindowCounts()
         new_rows: dict[str, list[Any]] = {}
         changed_rows: dict[str, list[Any]] = {}
         touched: set[str] = set()
         revisions: list[list[Any]] = []
+        sightings: list[list[Any]] = []
+        early: dict[str, list[tuple[int, Incoming]]] = {}  # keys for reorder, their records
         # The revision row, record and report row of each key's newest content in this window,
         # and the stored revision each changed key supersedes.
         latest: dict[str, tuple[list[Any], Record, list[Any]]] = {}
@@ -241,11 +264,21 @@ class WindowWriter(StoreCore):
         for at, inc in enumerate(incoming):
             key = inc.key
             st = state.get(key)
-            if st is not None and st.holds(inc.digest):
+            if st is not None and key in stored:
+                where = "before" if key in early else place(inc)
+                if where == "seen":
+                    counts.unchanged += 1
+                    touched.add(key)
+                    continue
+                if where == "before":
+                    early.setdefault(key, []).append((at, inc))
+                    continue
+            sightings.append([key, w_start, inc.line, inc.digest, w_end, run_id, when,
+                              archive_id])  # fmt: skip
+            if st is not None and inc.digest == st.digest:  # sent again, after all stored
                 counts.unchanged += 1
                 touched.add(key)
                 continue
-            # (a key sent as A, B, A in one window parses its second A here)
             record = parsed.get(at) or parse(inc)
             if key in cancelled:  # it stays cancelled (an update leaves the mark alone)
                 record = with_cancel_warning(record, cancelled[key])
@@ -254,7 +287,7 @@ class WindowWriter(StoreCore):
             row = self._report_row(key, inc, record, when)
             if st is None:
                 counts.new += 1
-                st = state[key] = _Key(inc.digest, 1, {inc.digest})
+                st = state[key] = _Key(inc.digest, 1)
                 new_rows[key] = row
             else:
                 counts.changed += 1
@@ -264,9 +297,6 @@ class WindowWriter(StoreCore):
                     superseded[key] = st.revisions
                 st.revisions += 1
                 st.digest = inc.digest
-                if st.known is None:
-                    st.known = set()
-                st.known.add(inc.digest)
                 (new_rows if key in new_rows else changed_rows)[key] = row
             row[-1] = st.revisions
             revision = [key, st.revisions, inc.digest, None, None, None, None, None, None,
@@ -284,7 +314,38 @@ class WindowWriter(StoreCore):
             self._touch(cur, ids, when)
         if revisions:
             self._insert_revisions(cur, revisions)
+        if early:
+            sightings += [[inc.key, w_start, inc.line, inc.digest, w_end, run_id, when,
+                           archive_id] for items in early.values() for _, inc in items]
+        if sightings:
+            self._insert_sightings(cur, sightings)
+        if early:
+            self._place_early(conn, early, parse, cancelled, when, received_at, counts)
         return counts
+
+    def _place_early(
+        self, conn: sa.Connection, early: dict[str, list[tuple[int, Incoming]]],
+        parse: Callable[[Incoming], Record], cancelled: dict[str, Any], when: Any,
+        received_at: dt.datetime, counts: WindowCounts,
+    ) -> None:
+        """Records that come before a stored sighting of their report: recompute those
+        reports' revisions from all their sightings (:func:`.ordering.reorder`)."""
+        fresh: dict[tuple[str, bytes], dict[str, Any]] = {}
+        for key, items in early.items():
+            for _, inc in items:
+                if (key, inc.digest) not in fresh:
+                    record = parse(inc)
+                    if key in cancelled:
+                        record = with_cancel_warning(record, cancelled[key])
+                    row = self._report_row(key, inc, record, when)
+                    fresh[key, inc.digest] = dict(zip(INSERT_COLUMNS, row, strict=True))
+        done = reorder(conn, list(early), fresh=fresh, seen_at=received_at)
+        for key, items in early.items():
+            changed = 1 if key in done.corrected_keys else 0
+            older = min(len(items) - changed, done.late_by_key.get(key, 0))
+            counts.changed += changed
+            counts.older += older
+            counts.unchanged += len(items) - changed - older
 
     def _keep_superseded(self, conn: sa.Connection, superseded: dict[str, int]) -> None:
         """Copy the content of current rows about to be replaced into their revision rows."""
