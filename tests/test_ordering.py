@@ -167,6 +167,41 @@ def test_a_re_read_window_adds_no_sighting(store: Store, versions: list[Report])
     assert before == after == 2
 
 
+def delta(store: Store, name: str = "crm") -> list[tuple[str, str]]:
+    """One ``export --since-last`` delta: (report key, change) of each row; moves the bookmark."""
+    with store.export_rows(since_last=name) as batch:
+        rows = [(row["report_key"], row["change"]) for row in batch.rows]
+        assert batch.until is not None
+        store.advance_bookmark(name, since=batch.previous.position if batch.previous else None,
+                               until=batch.until, rows=len(rows), target=None)  # fmt: skip
+    return rows
+
+
+def test_a_backfill_of_older_revisions_is_not_news_for_a_delta(
+    store: Store, versions: list[Report]
+) -> None:
+    a, b, c = versions[:3]
+    key = key_of(a)
+    write(store, [b], day=5)
+    assert delta(store) == [(key, "new")]
+    write(store, [a], day=1)  # older: history only
+    assert delta(store) == []
+    (row,) = store.reports()
+    assert row["raw"] == b.line()
+    write(store, [c], day=8)  # newer: the current row and the delta change
+    assert delta(store) == [(key, "changed")]
+
+
+def test_a_new_report_with_a_late_older_revision_is_still_new(
+    store: Store, versions: list[Report]
+) -> None:
+    a, b = versions[:2]
+    delta(store)  # a bookmark before anything
+    write(store, [b], day=5)
+    write(store, [a], day=1)
+    assert delta(store) == [(key_of(a), "new")]
+
+
 def test_runs_and_plan_are_the_rule() -> None:
     def at(day: int, line: int, digest: bytes, seq: int = 0) -> Sighting:
         return Sighting(T0 + day * DAY, line, seq, digest, T0, 1, T0, None)

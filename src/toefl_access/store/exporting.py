@@ -3,8 +3,9 @@
 A delta is defined by ids, not by clocks: ``report_revisions.id`` follows the order in
 which revisions arrived (sync writes are serialized), and ``cancellations.id`` the order in
 which cancellations were recorded. A bookmark keeps the highest id of each that an export
-under its name included; the next delta holds the reports with a revision or a cancellation
-above them. The rows and the ids that close the delta are read in ONE snapshot, so a sync
+under its name included; the next delta holds the reports with a new current revision or a
+cancellation above them (a ``late`` revision, an older one that arrived after a newer one,
+is history and not news: the ordering rule in :mod:`.ordering`). The rows and the ids that close the delta are read in ONE snapshot, so a sync
 that commits meanwhile is neither half-included nor skipped: it lands in the next delta.
 """
 
@@ -220,13 +221,22 @@ def _position(conn: sa.Connection) -> Position:
 
 
 def _delta(query: sa.Select[Any], since: Position, until: Position) -> sa.Select[Any]:
-    """The query narrowed to reports with a revision or a cancellation in (since, until]."""
+    """The query narrowed to reports with a new current revision or a cancellation in
+    (since, until]. Revisions marked ``late`` (an older revision that arrived after a newer
+    one: history, see :mod:`.ordering`) are not news. A report is new when it has no
+    revision at or before ``since``."""
     t, r, c = s.score_reports, s.report_revisions, s.cancellations
     revised = (
-        sa.select(r.c.report_key, sa.func.min(r.c.revision).label("first_revision"))
-        .where(r.c.id > since.revision_id, r.c.id <= until.revision_id)
-        .group_by(r.c.report_key)
+        sa.select(r.c.report_key)
+        .where(r.c.id > since.revision_id, r.c.id <= until.revision_id, r.c.late.is_(False))
+        .distinct()
         .subquery("revised")
+    )
+    oldest = (
+        sa.select(r.c.report_key, sa.func.min(r.c.id).label("first_id"))
+        .where(r.c.report_key.in_(sa.select(revised.c.report_key)))
+        .group_by(r.c.report_key)
+        .subquery("oldest")
     )
     cancelled = (
         sa.select(c.c.report_key, sa.literal(1).label("cancel_hit"))
@@ -234,9 +244,14 @@ def _delta(query: sa.Select[Any], since: Position, until: Position) -> sa.Select
         .distinct()
         .subquery("cancelled")
     )
+    first = sa.case((oldest.c.first_id > since.revision_id, 1), else_=2)
     return (
-        query.add_columns(revised.c.first_revision, cancelled.c.cancel_hit)
+        query.add_columns(
+            sa.case((revised.c.report_key.is_not(None), first)).label("first_revision"),
+            cancelled.c.cancel_hit,
+        )
         .outerjoin(revised, revised.c.report_key == t.c.report_key)
+        .outerjoin(oldest, oldest.c.report_key == t.c.report_key)
         .outerjoin(cancelled, cancelled.c.report_key == t.c.report_key)
         .where(sa.or_(revised.c.report_key.is_not(None), cancelled.c.report_key.is_not(None)))
     )
