@@ -169,6 +169,40 @@ def test_cancel_add_marks_every_copy_and_is_idempotent(synced: str) -> None:
     assert "CANCELLED" in shown and "ETS notice 42" in shown
 
 
+def test_cancel_remove_reinstates_and_the_delta_says_so(synced: str, tmp_path: Path) -> None:
+    rows = current(synced)
+    row = next(iter(rows.values()))
+    reg, day = row["registration_number"], row["test_date"]
+    mine = {k for k, r in rows.items() if (r["registration_number"], r["test_date"]) == (reg, day)}
+    out = str(tmp_path / "delta.jsonl")
+    assert cli("export", "--to", "jsonl", "--since-last", "crm", "-o", out, "--db", synced
+               ).exit_code == 0  # fmt: skip
+    assert cli("cancel", "add", reg, day.isoformat(), "--db", synced).exit_code == 0
+    result = cli("cancel", "remove", reg, day.isoformat(), "--reason", "withdrawn by ETS",
+                 "--db", synced)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith(f"{len(mine)} report(s) reinstated now, 0 not cancelled.\n")
+    after = current(synced)
+    assert all(after[k]["cancelled_at"] is None and after[k]["cancel_reason"] is None
+               for k in mine)  # fmt: skip
+    again = cli("cancel", "remove", reg, day.isoformat(), "--db", synced)
+    assert again.output == f"0 report(s) reinstated now, {len(mine)} not cancelled.\n"
+    assert cli("export", "--to", "jsonl", "--since-last", "crm", "-o", out, "--db", synced
+               ).exit_code == 0  # fmt: skip
+    delta = [json.loads(line) for line in Path(out).read_text().splitlines()]
+    assert {(d["registration_number"], d["change"]) for d in delta} == {(reg, "reinstated")}
+    assert len(delta) == len(mine)
+    with open_store(synced) as store:
+        actions = [(c["action"], c["reason"]) for c in store.cancellations() if c["report_key"]
+                   in mine]  # fmt: skip
+    assert sorted(actions) == sorted([("cancel", None), ("reinstate", "withdrawn by ETS")]
+                                     * len(mine))  # fmt: skip
+    shown = cli("show", reg, "--db", synced).output
+    assert "CANCELLED" not in shown and "reinstated" in shown and "withdrawn by ETS" in shown
+    missing = cli("cancel", "remove", "9999999999999999", "2026-01-01", "--db", synced)
+    assert missing.exit_code == 1 and "Nothing was reinstated" in missing.output
+
+
 @pytest.mark.postgres
 def test_cancellations_on_postgresql_wait_for_each_other(pg_url: str) -> None:
     # Serialised, so that cancellations rows commit in id order (export bookmarks rely on it)

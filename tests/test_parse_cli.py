@@ -276,3 +276,21 @@ def test_layouts_shows_a_field_table_with_provisional_rows(tmp_path: Path) -> No
                                         ).encode())
     assert "campus_code" in ok("layouts", path).stdout
     assert failed("layouts", "nope").startswith("Error: 'nope' is neither a built-in layout")
+
+
+def test_parse_says_on_stderr_when_the_layout_was_a_guess(tmp_path: Path) -> None:
+    reports = gen.Gen(4).reports(3, gen.LEGACY)
+    path = write(tmp_path, "trimmed.txt", gen.file_bytes([r.line(trim=True) for r in reports]))
+    done = subprocess.run([sys.executable, "-m", "toefl_access", "parse", str(path)],
+                          capture_output=True, check=True)  # fmt: skip
+    lines = done.stdout.decode().splitlines()
+    assert [json.loads(line)["_layout"] for line in lines] == ["scorelink-900"] * 3
+    assert done.stderr.decode() == (
+        f"WARNING toefl_access.parse: {path}: no line is longer than 900 bytes and none holds "
+        "data after byte 774, so the lines are read as scorelink-900 (trimmed legacy records); "
+        "if they are current records, give --layout scorelink-1600\n"
+    )
+    exact = write(tmp_path, "full.txt", gen.file_bytes([r.line() for r in reports]))
+    quiet = subprocess.run([sys.executable, "-m", "toefl_access", "parse", str(exact)],
+                           capture_output=True, check=True)  # fmt: skip
+    assert quiet.stderr == b""

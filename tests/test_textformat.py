@@ -115,13 +115,33 @@ def test_all_900_byte_records_are_legacy_anything_else_current() -> None:
     assert tf.detect_layout([]) == "scorelink-1600"
 
 
-def test_trimmed_legacy_lines_need_the_layout_named() -> None:
-    """Trimmed 900-byte lines are not all 900 bytes: they read as current unless told."""
+def test_trimmed_legacy_lines_are_read_as_legacy_and_said_to_be_a_guess(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Trimmed 900-byte lines are not all 900 bytes: their content decides."""
     rs = gen.Gen(4).reports(3, gen.LEGACY)
     data = gen.file_bytes([r.line(trim=True) for r in rs])
-    assert {r.layout for r in parse(data)} == {"scorelink-1600"}
-    records = list(parse(data, layout="scorelink-900"))
+    with caplog.at_level("WARNING", logger="toefl_access.parse"):
+        records = list(parse(data))
+    assert {r.layout for r in records} == {"scorelink-900"}
     assert [r.values for r in records] == [r.values for r in rs]
+    (message,) = [rec.getMessage() for rec in caplog.records]
+    assert "read as scorelink-900 (trimmed legacy records)" in message
+    assert "--layout scorelink-1600" in message
+    assert [r.values for r in parse(data, layout="scorelink-900")] == [r.values for r in rs]
+
+
+def test_guess_layout_reads_content_past_the_legacy_fields() -> None:
+    blank = b" " * 700
+    assert tf.guess_layout([blank + b"20250102"]) == ("scorelink-900", True)
+    assert tf.guess_layout([blank.ljust(900)]) == ("scorelink-900", False)  # exact length
+    # data after byte 774 (a current record's MyBest dates): current, however short
+    assert tf.guess_layout([blank + b"20250102", b" " * 780 + b"20250102"]) == (
+        "scorelink-1600", False
+    )  # fmt: skip
+    assert tf.guess_layout([b"x" * 901]) == ("scorelink-1600", False)
+    assert tf.guess_layout([b"x" * 1600]) == ("scorelink-1600", False)
+    assert tf.guess_layout([]) == ("scorelink-1600", False)
 
 
 def test_trimmed_lines_are_padded() -> None:

@@ -36,8 +36,10 @@ J1 = dt.datetime(2026, 1, 1, tzinfo=UTC)
 M1 = dt.datetime(2026, 3, 1, tzinfo=UTC)
 NOW = dt.datetime(2026, 3, 5, tzinfo=UTC)
 #: Tables in an order that respects their foreign keys.
-TABLES = ("sync_runs", "response_archive", "score_reports", "report_revisions",
-          "window_coverage", "window_failures", "cancellations", "export_bookmarks", "store_meta")  # fmt: skip
+TABLES = (
+    "sync_runs", "response_archive", "score_reports", "report_revisions", "window_coverage",
+    "window_failures", "cancellations", "export_bookmarks", "store_meta",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -284,6 +284,18 @@ def history_changes(report: ReportHistory) -> list[list[Change]]:
     return [[]] + [changes(a, b) for a, b in itertools.pairwise(revs)]
 
 
+def arrived_after(report: ReportHistory) -> list[int | None]:
+    """For each revision (in reported order), the newest later-reported revision that had
+    arrived before it, or None: a revision with a number here arrived later, by a backfill
+    or a retried window, and joined the history without becoming current."""
+    revs = report.revisions
+    out: list[int | None] = []
+    for i, rev in enumerate(revs):
+        newer = [r["revision"] for r in revs[i + 1 :] if r["received_at"] < rev["received_at"]]
+        out.append(max(newer) if newer else None)
+    return out
+
+
 def same_person(store: Store, reports: Iterable[ReportHistory], registration: str) -> list[
     tuple[str, dt.date | None, str]
 ]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache, cached_property
@@ -23,6 +24,8 @@ from . import layout as layouts
 from .errors import InputError, RecordError, ToeflAccessError
 from .layout import Field, Layout
 from .record import Record, RecordWarning, Rules, to_band, to_date, utc_today
+
+log = logging.getLogger("toefl_access.parse")
 
 if TYPE_CHECKING:
     from .columns import Columns
@@ -357,6 +360,27 @@ def detect_layout(lengths: Iterable[int]) -> str:
     return layouts.CURRENT
 
 
+def guess_layout(lines: Sequence[bytes]) -> tuple[str, bool]:
+    """The built-in layout of these (first) lines, and whether it is a guess.
+
+    Exact lengths decide first (:func:`detect_layout`). Lines that lost their trailing
+    blanks (a mail client, an editor) are read by content: when no line is longer than the
+    legacy record (900 bytes) and no line holds anything after the legacy layout's last
+    field (byte 774), where a current record keeps its MyBest dates, iBT26 scores and the
+    rest, they are read as the legacy layout, and that is a guess (say so to the user).
+    """
+    lengths = [len(line) for line in lines]
+    exact = detect_layout(lengths)
+    current = layouts.builtin(layouts.CURRENT).record_length
+    if not lines or exact == layouts.LEGACY or all(n == current for n in lengths):
+        return exact, False
+    legacy = layouts.builtin(layouts.LEGACY)
+    last = legacy.data_fields[-1].end
+    if max(lengths) <= legacy.record_length and all(not line[last:].strip() for line in lines):
+        return layouts.LEGACY, True
+    return layouts.CURRENT, False
+
+
 def parse_lines(
     stream: Iterable[bytes],
     *,
@@ -375,7 +399,13 @@ def parse_lines(
     lines = _lines(stream, source)
     if layout is None:
         head = list(itertools.islice(lines, DETECT_LINES))
-        layout = detect_layout(len(line) for _, line in head)
+        layout, guessed = guess_layout([line for _, line in head])
+        if guessed:
+            log.warning(
+                "%s: no line is longer than 900 bytes and none holds data after byte 774, so "
+                "the lines are read as %s (trimmed legacy records); if they are current "
+                "records, give --layout %s", source, layout, layouts.CURRENT,
+            )
         lines = itertools.chain(head, lines)
     c = codec(layout)
     today = utc_today()  # once: a stream that runs past midnight keeps its first day

@@ -82,13 +82,14 @@ def show_cmd(
 ) -> None:
     """Show a test taker's reports, each one's revisions side by side, and what changed.
 
-    For each report (one per test date, institution and department): every revision with
-    when it arrived (received_at, the sync or replay run and the window that brought it),
-    the fields that changed from the revision before (field: old -> new), and whether the
-    report is cancelled, with the reason. Reports of other registration numbers that carry
-    the same hashed ID number are listed at the end.
+    For each report (one per test date, institution and department): every revision in the
+    order the vendor reported them (window, then line; the last is the current one), with
+    when it arrived (received_at, the sync or replay run) and a note when it arrived after a
+    newer one (a backfill), the fields that changed from the revision before (field: old ->
+    new), and whether the report is cancelled, with the reason. Reports of other
+    registration numbers that carry the same hashed ID number are listed at the end.
     """
-    from ..history import history_changes, parse_registration, same_person
+    from ..history import arrived_after, history_changes, parse_registration, same_person
     from ..store import open_store
 
     try:
@@ -107,8 +108,9 @@ def show_cmd(
         others = same_person(store, reports, reg)
     kinds = {i: "replay" if p.get("replay") else "sync" for i, p in runs.items()}
     diffs = [history_changes(h) for h in reports]
+    lates = [arrived_after(h) for h in reports]
     if fmt == "json":
-        _show_json(reg, reports, diffs, kinds, others)
+        _show_json(reg, reports, diffs, lates, kinds, others)
         return
     console = Console(highlight=False)
     current = reports[-1].revisions[-1]["fields"] if reports[-1].revisions else {}
@@ -117,8 +119,8 @@ def show_cmd(
         f"[bold]Registration number {escape(reg)}[/bold]: {len(reports)} report"
         f"{'s' if len(reports) != 1 else ''}" + (f" ({escape(name)})" if name else "")
     )
-    for history, changed in zip(reports, diffs, strict=True):
-        _show_report(console, history, changed, kinds, all_fields)
+    for history, changed, late in zip(reports, diffs, lates, strict=True):
+        _show_report(console, history, changed, late, kinds, all_fields)
     if others:
         console.print()
         console.print("The same ID number (by its keyed hash) is also on:")
@@ -126,9 +128,13 @@ def show_cmd(
             console.print(f"  registration number {escape(other)}, test date {_text(test_date)}")
 
 
+def _late(after: int | None) -> str:
+    return f"arrived later, by backfill (after revision {after})" if after else ""
+
+
 def _show_report(
     console: Console, history: ReportHistory, changed: list[list[Change]],
-    kinds: dict[int, str], all_fields: bool,
+    late: list[int | None], kinds: dict[int, str], all_fields: bool,
 ) -> None:
     report, revs = history.report, history.revisions
     console.print()
@@ -148,6 +154,9 @@ def _show_report(
     table.add_row("received", *(_when(r["received_at"]) for r in revs))
     table.add_row("run", *(f"{r['run_id']} ({kinds.get(r['run_id'], '?')})" for r in revs))
     table.add_row("window (UTC)", *(_window(r) for r in revs))
+    table.add_row("line", *(str(r["line"]) if r["line"] is not None else "" for r in revs))
+    if any(late):
+        table.add_row("note", *(_late(after) for after in late))
     table.add_row("layout", *(f"{r['layout']} ({r['format']})" for r in revs))
     table.add_row("warnings", *(str(len(r["warnings"])) if r["warnings"] else "" for r in revs))
     moved = {c.field for changes in changed for c in changes}
@@ -163,20 +172,24 @@ def _show_report(
             cells.append(f"[bold yellow]{text}[/bold yellow]" if differs else text)
         table.add_row(n, *cells)
     console.print(table)
-    for rev, changes in zip(revs[1:], changed[1:], strict=True):
+    for rev, changes, after in zip(revs[1:], changed[1:], late[1:], strict=True):
         what = ", ".join(_change(c) for c in changes) or "no field changed"
+        note = f", {_late(after)}" if after else ""
         console.print(
             f"  revision {rev['revision']} (received {_when(rev['received_at'])}, run "
-            f"{rev['run_id']} {kinds.get(rev['run_id'], '')}, window {_window(rev)}): "
+            f"{rev['run_id']} {kinds.get(rev['run_id'], '')}, window {_window(rev)}{note}): "
             f"{escape(what)}"
         )
+    if late[0]:
+        console.print(f"  revision 1: {_late(late[0])}")
     for rev in revs:
         for w in rev["warnings"]:
             console.print(f"  revision {rev['revision']} warning: {escape(_warning(w))}")
     for c in history.cancellations:
         why = f": {c['reason']}" if c["reason"] else ""
         when, source = _when(c["cancelled_at"]), escape(c["source"])
-        console.print(f"  cancelled {when} ({source}){escape(why)}")
+        done = "reinstated" if c.get("action") == "reinstate" else "cancelled"
+        console.print(f"  {done} {when} ({source}){escape(why)}")
 
 
 def _change(c: Change) -> str:
@@ -193,19 +206,21 @@ def _warning(w: Any) -> str:
 
 def _show_json(
     reg: str, reports: list[ReportHistory], diffs: list[list[list[Change]]],
-    kinds: dict[int, str], others: list[tuple[str, dt.date | None, str]],
+    lates: list[list[int | None]], kinds: dict[int, str],
+    others: list[tuple[str, dt.date | None, str]],
 ) -> None:
     import msgspec
 
     out: dict[str, Any] = {"registration_number": reg, "reports": []}
-    for history, changed in zip(reports, diffs, strict=True):
+    for history, changed, late in zip(reports, diffs, lates, strict=True):
         r = history.report
         revisions = []
-        for rev, changes in zip(history.revisions, changed, strict=True):
+        for rev, changes, after in zip(history.revisions, changed, late, strict=True):
             revisions.append({
                 "revision": rev["revision"], "received_at": rev["received_at"],
                 "run_id": rev["run_id"], "run": kinds.get(rev["run_id"]),
                 "window_start": rev["window_start"], "window_end": rev["window_end"],
+                "line": rev["line"], "arrived_after_revision": after,
                 "layout": rev["layout"], "format": rev["format"], "fields": rev["fields"],
                 "extra": rev["extra"], "warnings": rev["warnings"],
                 "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in changes],
@@ -230,11 +245,12 @@ def _show_json(
 
 @main.group("cancel")
 def cancel_group() -> None:
-    """Mark reports cancelled (never deleted).
+    """Mark reports cancelled (never deleted), or withdraw a cancellation.
 
     TOEFL announces cancellations by e-mail and in the TOEFL Access web UI, not through the
     feed: record them here. A later feed record for a cancelled report keeps it cancelled
-    and carries a warning. Cancellations appear in `export --since-last` deltas.
+    and carries a warning. Cancellations and their withdrawals (`cancel remove`) appear in
+    `export --since-last` deltas.
     """
 
 
@@ -267,6 +283,43 @@ def cancel_add_cmd(
     with open_store(existing_db(load_settings(config_path, db=db_url).db)) as store:
         outcomes = store.cancel([request], source="cancel add")
     _print_outcomes(outcomes, verbose=True)
+
+
+@cancel_group.command("remove")
+@click.argument("registration_number")
+@click.argument("test_date")
+@click.option("--reason", help="Why the cancellation is withdrawn; kept in the ledger.")
+@settings_options
+def cancel_remove_cmd(
+    registration_number: str, test_date: str, reason: str | None, config_path: str | None,
+    db_url: str | None,
+) -> None:
+    """Withdraw the cancellation of REGISTRATION_NUMBER on TEST_DATE (un-cancel).
+
+    The reports are current again; the ledger keeps the cancellation and its withdrawal
+    (`show` prints both), and the next `export --since-last` delta lists them as
+    `reinstated`. A report that is not cancelled is left alone; a registration number and
+    date with no stored report is an error (exit 1) and nothing is written.
+    """
+    from ..history import parse_registration, parse_test_date
+    from ..store import open_store
+    from ..store.history import CancelRequest
+
+    try:
+        request = CancelRequest(
+            parse_registration(registration_number), parse_test_date(test_date),
+            (reason or "").strip() or None,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with open_store(existing_db(load_settings(config_path, db=db_url).db)) as store:
+        (outcome,) = store.reinstate([request], source="cancel remove")
+    what = f"{request.registration_number}, test date {request.test_date.isoformat()}"
+    for c in outcome.reinstated:
+        click.echo(f"reinstated {what}, institution {c.institution_code or '-'} department "
+                   f"{c.department_code or '-'} (cancelled {c.cancelled_at:%Y-%m-%d})")  # fmt: skip
+    click.echo(f"{len(outcome.reinstated)} report(s) reinstated now, "
+               f"{len(outcome.not_cancelled)} not cancelled.")  # fmt: skip
 
 
 @cancel_group.command("import")

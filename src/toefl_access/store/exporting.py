@@ -5,8 +5,9 @@ which revisions arrived (sync writes are serialized), and ``cancellations.id`` t
 which cancellations were recorded. A bookmark keeps the highest id of each that an export
 under its name included; the next delta holds the reports with a new current revision or a
 cancellation above them (a ``late`` revision, an older one that arrived after a newer one,
-is history and not news: the ordering rule in :mod:`.ordering`). The rows and the ids that close the delta are read in ONE snapshot, so a sync
-that commits meanwhile is neither half-included nor skipped: it lands in the next delta.
+is history and not news: the ordering rule in :mod:`.ordering`). The rows and the ids that
+close the delta are read in ONE snapshot, so a sync that commits meanwhile is neither
+half-included nor skipped: it lands in the next delta.
 """
 
 from __future__ import annotations
@@ -239,9 +240,12 @@ def _delta(query: sa.Select[Any], since: Position, until: Position) -> sa.Select
         .subquery("oldest")
     )
     cancelled = (
-        sa.select(c.c.report_key, sa.literal(1).label("cancel_hit"))
+        sa.select(
+            c.c.report_key,
+            sa.func.max(sa.case((c.c.action == "reinstate", 2), else_=1)).label("cancel_hit"),
+        )
         .where(c.c.id > since.cancellation_id, c.c.id <= until.cancellation_id)
-        .distinct()
+        .group_by(c.c.report_key)
         .subquery("cancelled")
     )
     first = sa.case((oldest.c.first_id > since.revision_id, 1), else_=2)
@@ -270,8 +274,10 @@ def _rows(result: sa.CursorResult[Any], *, delta: bool) -> Iterator[dict[str, An
                 d["change"] = "cancelled"
             elif first == 1:
                 d["change"] = "new"
+            elif hit == 2:
+                d["change"] = "reinstated"  # a cancellation withdrawn (cancel remove)
             elif first is not None or hit:
-                d["change"] = "changed"  # a newer revision, or a cancellation withdrawn
+                d["change"] = "changed"
         else:
             d["change"] = None
         yield d

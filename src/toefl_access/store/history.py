@@ -60,6 +60,16 @@ class CancelOutcome:
     already: list[CancelledReport]
 
 
+@dataclass(frozen=True, slots=True)
+class ReinstateOutcome:
+    """What one ``cancel remove`` request did: reports ``reinstated`` now (with the
+    cancellation they had), and the keys of those that were ``not_cancelled``."""
+
+    request: CancelRequest
+    reinstated: list[CancelledReport]
+    not_cancelled: list[str]
+
+
 @dataclass(slots=True)
 class ReportHistory:
     """One report of a person: its current row, every revision (oldest first, each with
@@ -256,8 +266,61 @@ class HistoryKeeper(StoreCore):
                 outcomes.append(CancelOutcome(req, new, already))
         return outcomes
 
+    def reinstate(
+        self,
+        requests: Sequence[CancelRequest],
+        *,
+        source: str,
+        when: dt.datetime | None = None,
+    ) -> list[ReinstateOutcome]:
+        """Withdraw the cancellation of every report of each request's registration number
+        and test date, in ONE transaction (``cancel remove``).
+
+        Each reinstated report gets a ``cancellations`` row with action ``reinstate`` (the
+        ledger keeps both) and appears in the next export delta as ``reinstated``. A request
+        that matches no stored report raises :class:`UsageError` and nothing is written; a
+        report that is not cancelled is left as it is.
+        """
+        when = s.to_utc(when or dt.datetime.now(dt.UTC))
+        t, c = s.score_reports, s.cancellations
+        cols = (t.c.report_key, t.c.institution_code, t.c.department_code, t.c.cancelled_at,
+                t.c.cancel_reason)  # fmt: skip
+        with self._guard("withdrawing cancellations"), self._write() as conn:
+            self._cancel_lock(conn)
+            found = [
+                conn.execute(
+                    sa.select(*cols)
+                    .where(t.c.registration_number == req.registration_number,
+                           t.c.test_date == req.test_date)
+                    .order_by(t.c.institution_code, t.c.department_code, t.c.report_key)
+                ).all()
+                for req in requests
+            ]  # fmt: skip
+            missing = [req for req, rows in zip(requests, found, strict=True) if not rows]
+            if missing:
+                raise UsageError(_missing_message(missing, self.url, done="reinstated"))
+            outcomes: list[ReinstateOutcome] = []
+            for req, rows in zip(requests, found, strict=True):
+                done: list[CancelledReport] = []
+                not_cancelled: list[str] = []
+                for key, inst, dept, at, reason in rows:
+                    if at is None:
+                        not_cancelled.append(key)
+                        continue
+                    conn.execute(c.insert().values(
+                        report_key=key, registration_number=req.registration_number,
+                        test_date=req.test_date, reason=req.reason, source=source,
+                        cancelled_at=when, action="reinstate",
+                    ))  # fmt: skip
+                    conn.execute(t.update().where(t.c.report_key == key)
+                                 .values(cancelled_at=None, cancel_reason=None))
+                    done.append(CancelledReport(key, inst, dept, at, reason))
+                outcomes.append(ReinstateOutcome(req, done, not_cancelled))
+        return outcomes
+
     def cancellations(self, report_key: str | None = None) -> list[dict[str, Any]]:
-        """The ``cancellations`` rows (of one report, or all), oldest first."""
+        """The ``cancellations`` rows (of one report, or all), oldest first; ``action`` is
+        ``cancel`` or ``reinstate``."""
         c = s.cancellations
         query = sa.select(c).order_by(c.c.id)
         if report_key is not None:
@@ -495,7 +558,9 @@ def _same(columns: dict[str, Any], extra: dict[str, Any], row: dict[str, Any]) -
     return bool(_json(extra) == (stored or {}))
 
 
-def _missing_message(missing: Sequence[CancelRequest], url: str) -> str:
+def _missing_message(
+    missing: Sequence[CancelRequest], url: str, *, done: str = "cancelled"
+) -> str:
     def one(req: CancelRequest) -> str:
         where = f"{req.where}: " if req.where else ""
         return (f"{where}no report with registration number {req.registration_number} and "
@@ -504,9 +569,9 @@ def _missing_message(missing: Sequence[CancelRequest], url: str) -> str:
     if len(missing) == 1 and not missing[0].where:
         reg = missing[0].registration_number
         return (f"{one(missing[0])} in {url}; check both (`toefl-access show {reg}` lists "
-                "that registration number's reports). Nothing was cancelled.")  # fmt: skip
+                f"that registration number's reports). Nothing was {done}.")  # fmt: skip
     lines = [one(req) for req in missing[:20]]
     if len(missing) > 20:
         lines.append(f"... and {len(missing) - 20} more")
-    return (f"{len(missing)} cancellation(s) name no stored report, so nothing was cancelled "
+    return (f"{len(missing)} request(s) name no stored report, so nothing was {done} "
             f"(fix or remove them and run again):\n  " + "\n  ".join(lines))  # fmt: skip
