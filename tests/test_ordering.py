@@ -11,18 +11,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from gen import Gen, Report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import canonical
 from test_store import key_of, rescored, window
 
+from toefl_access.cli import main
 from toefl_access.client import Client
 from toefl_access.dates import UTC
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
@@ -323,6 +326,18 @@ def test_recent_weeks_first_then_the_backfill(store: Store, clean_jan_feb: Any) 
     assert backfill.counts.older > 0  # the originals of reports rescored after Feb 10
     assert canonical(store) == clean_jan_feb
     assert corrected_by_rule(store) == 0
+    # show prints the history in reported order and says which revision came late
+    r = s.report_revisions
+    with store.engine.connect() as conn:
+        key = conn.execute(sa.select(r.c.report_key).where(r.c.late)).scalars().first()
+    reg = key.split("|")[0]
+    shown = CliRunner().invoke(main, ["show", reg, "--db", store.url])
+    assert shown.exit_code == 0, shown.output
+    assert "arrived later, by backfill (after revision 2)" in shown.output
+    data = json.loads(CliRunner().invoke(main, ["show", reg, "--db", store.url,
+                                                "--format", "json"]).output)  # fmt: skip
+    (report,) = [rep for rep in data["reports"] if rep["report_key"] == key]
+    assert [rev["arrived_after_revision"] for rev in report["revisions"]] == [2, None]
 
 
 def test_a_window_failed_then_fetched_by_the_next_run(store: Store, clean_jan_feb: Any) -> None:

@@ -115,6 +115,12 @@ def test_db_upgrade_repairs_the_order_of_an_old_database(old_url: str, clean: An
 
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", old_url])
     assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"Database at revision {s.HEAD}.\nRevisions recomputed in the order the vendor "
+        "reported them: 3 report(s) had an older revision as their current row and were "
+        "corrected (the next `export --since-last` lists them as changed); 5 report(s) in all "
+        "had their history reordered.\n"
+    )
 
     with open_store(old_url) as store:
         assert store.revision() == s.HEAD
@@ -139,3 +145,35 @@ def canonical_reports(store: Any) -> set[tuple[Any, ...]]:
                 sa.select(t.c.report_key, t.c.content_hash, t.c.revisions, t.c.raw, *fields)
             )
         }
+
+
+def test_status_warns_of_a_misordered_report_and_db_upgrade_repairs_it(
+    store_url: str, clean: Any
+) -> None:
+    with (
+        open_store(store_url) as store,
+        Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
+               transport=MockApi(seed=9, per_day=12).transport()) as client,
+    ):  # fmt: skip
+        assert sync(client, store, SyncSettings(since=J1, until=M1), now=NOW).exit_code == 0
+        assert store.status().misordered == 0
+        r = s.report_revisions
+        with store.engine.begin() as conn:  # another program swaps two revisions
+            key = conn.execute(sa.select(r.c.report_key).where(r.c.revision == 2)).scalars().first()
+            conn.execute(r.update().where(r.c.report_key == key).values(revision=-r.c.revision))
+            conn.execute(r.update().where(r.c.report_key == key, r.c.revision == -1)
+                         .values(revision=2))  # fmt: skip
+            conn.execute(r.update().where(r.c.report_key == key, r.c.revision == -2)
+                         .values(revision=1))  # fmt: skip
+        assert store.status().misordered == 1
+    status = CliRunner().invoke(main, ["status", "--db", store_url])
+    assert status.exit_code == 0
+    assert ("Warning: 1 report(s) have a current row that is not their latest reported "
+            "revision") in status.stderr  # fmt: skip
+    repaired = CliRunner().invoke(main, ["db", "upgrade", "--db", store_url])
+    assert repaired.exit_code == 0, repaired.output
+    assert "0 report(s) had an older revision as their current row" in repaired.output
+    assert "1 report(s) in all had their history reordered" in repaired.output
+    with open_store(store_url) as store:
+        assert store.status().misordered == 0
+        assert canonical(store) == clean

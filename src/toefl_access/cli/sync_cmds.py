@@ -89,6 +89,7 @@ def print_summary(result: SyncResult, console: Console) -> None:
         "new",
         "changed",
         "unchanged",
+        "older",
         "warnings",
         "failed windows",
         "MB",
@@ -101,6 +102,7 @@ def print_summary(result: SyncResult, console: Console) -> None:
         str(c.new),
         str(c.changed),
         str(c.unchanged),
+        str(c.older),
         str(c.warnings),
         str(len(result.failures)),
         f"{result.nbytes / 1e6:.1f}",
@@ -274,6 +276,12 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
         console.print("Last new report: none yet")
     if st.lock is not None:
         console.print(f"[yellow]A sync is running: {st.lock.describe()}[/yellow]")
+    if st.misordered:
+        click.echo(
+            f"Warning: {st.misordered} report(s) have a current row that is not their latest "
+            "reported revision (something other than toefl-access wrote to the database?): "
+            "`toefl-access db upgrade` recomputes them.", err=True,
+        )
     if st.gaps:
         console.print(f"[yellow]Gaps in coverage ({len(st.gaps)}):[/yellow]")
         for start, end in st.gaps[:20]:
@@ -295,6 +303,7 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
         "new",
         "changed",
         "unchanged",
+        "older",
         "warnings",
         "error",
         title="Recent runs",
@@ -306,7 +315,8 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
             f"{r.started_at:%Y-%m-%d %H:%M:%S}",
             str(r.windows_done or 0),
             str(r.windows_failed or 0),
-            *(str(getattr(c, k)) if c else "" for k in ("new", "changed", "unchanged", "warnings")),
+            *(str(getattr(c, k)) if c else ""
+              for k in ("new", "changed", "unchanged", "older", "warnings")),
             (r.error or "")[:80] if r.finished_at else "[yellow]running or interrupted[/yellow]",
         )
     console.print(table)
@@ -346,12 +356,36 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @settings_options
 def db_upgrade_cmd(config_path: str | None, db_url: str | None) -> None:
-    """Create the schema or upgrade it in place to the current version."""
+    """Create the schema or upgrade it in place to the current version.
+
+    Upgrading a database written before revision 0004 recomputes every report's revisions
+    in the order the vendor reported them and says how many reports had an older revision
+    as their current row (the run ledger keeps the numbers). A database in which `status`
+    finds such a report is repaired the same way.
+    """
     from ..store import open_store
 
-    with open_store(load_settings(config_path, db=db_url).db) as store:
+    with open_store(load_settings(config_path, db=db_url).db, upgrade=False) as store:
+        before = store.revision()
         store.upgrade()
         click.echo(f"Database at revision {store.revision()}.")
+        if before and before < "0004":
+            for ledger in store.status(runs=50).runs:
+                if ledger.params.get("upgrade") == "0004":
+                    _say_reordered(ledger.params["corrected"], ledger.params["reordered"])
+                    break
+        if store.status(runs=0).misordered:
+            counts = store.repair_order()
+            _say_reordered(counts.corrected, counts.reordered)
+
+
+def _say_reordered(corrected: int, reordered: int) -> None:
+    click.echo(
+        f"Revisions recomputed in the order the vendor reported them: {corrected} report(s) "
+        f"had an older revision as their current row and were corrected (the next "
+        f"`export --since-last` lists them as changed); {reordered} report(s) in all had "
+        "their history reordered."
+    )
 
 
 @main.command("demo")

@@ -209,6 +209,31 @@ def reorder(
     return counts
 
 
+def reorder_all(conn: sa.Connection, *, why: dict[str, Any]) -> ReorderCounts:
+    """Recompute every report that has more than one sighting or revision (the others
+    cannot be out of order) and, when the database holds reports, say in the run ledger
+    what was done (``params``: ``why`` plus ``corrected`` and ``reordered``)."""
+    import os
+    import time
+
+    started, clock = dt.datetime.now(dt.UTC), time.monotonic()
+    keys = [key for (key,) in conn.execute(sa.text(
+        "SELECT report_key FROM report_sightings GROUP BY report_key HAVING count(*) > 1 UNION "
+        "SELECT report_key FROM report_revisions GROUP BY report_key HAVING count(*) > 1"
+    ))]  # fmt: skip
+    counts = reorder(conn, sorted(keys))
+    if conn.execute(sa.select(s.score_reports.c.id).limit(1)).first() is None:
+        return counts  # a new or empty database: nothing to tell
+    params = {**why, "corrected": counts.corrected, "reordered": counts.reordered}
+    conn.execute(s.sync_runs.insert().values(
+        started_at=started, finished_at=dt.datetime.now(dt.UTC), params=_encode(params).decode(),
+        windows_planned=0, windows_done=0, windows_failed=0, new_reports=0,
+        changed_reports=counts.corrected, unchanged_reports=0, older_reports=0, warnings=0,
+        bytes_received=0, duration_s=time.monotonic() - clock, pid=os.getpid(),
+    ))  # fmt: skip
+    return counts
+
+
 def _reorder_one(
     conn: sa.Connection, key: str, sightings: list[Sighting], stored: list[dict[str, Any]],
     report: dict[str, Any], fresh: Mapping[tuple[str, bytes], Mapping[str, Any]],

@@ -161,20 +161,21 @@ def _misordered(conn: sa.Connection) -> int:
     t, r = s.score_reports, s.report_revisions
     last = r.alias("last")
     a, b = r.alias("a"), r.alias("b")
-    not_last = sa.select(sa.func.count()).select_from(t).where(
+    not_last = sa.select(t.c.report_key).where(
         ~sa.exists().where(
             last.c.report_key == t.c.report_key, last.c.revision == t.c.revisions,
             last.c.content_hash == t.c.content_hash, last.c.raw.is_(None),
         )
         | sa.exists().where(r.c.report_key == t.c.report_key, r.c.revision > t.c.revisions)
     )  # fmt: skip
-    backwards = sa.select(sa.func.count(sa.distinct(a.c.report_key))).select_from(
+    backwards = sa.select(a.c.report_key).select_from(
         a.join(b, sa.and_(b.c.report_key == a.c.report_key, b.c.revision == a.c.revision + 1))
     ).where(
         (b.c.window_start < a.c.window_start)
         | ((b.c.window_start == a.c.window_start) & (b.c.line < a.c.line))
     )  # fmt: skip
-    return int(conn.execute(not_last).scalar_one()) + int(conn.execute(backwards).scalar_one())
+    keys = sa.union(not_last, backwards).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one())
 
 
 def _typed(fields: dict[str, Any]) -> dict[str, Any]:

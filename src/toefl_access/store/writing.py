@@ -21,7 +21,7 @@ from ..record import Record
 from . import schema as s
 from .core import StoreCore, _encode, _new_id, gc_paused
 from .history import cancelled_among, with_cancel_warning
-from .ordering import reorder
+from .ordering import ReorderCounts, reorder, reorder_all
 from .structs import Incoming, WindowCounts
 
 ZLIB_LEVEL = 3
@@ -159,6 +159,18 @@ class WindowWriter(StoreCore):
                 )
             )
         return counts
+
+    def repair_order(self, *, wait: bool = False) -> ReorderCounts:
+        """Recompute every report's revisions and current row under the ordering rule
+        (:mod:`.ordering`), holding the sync lock, in ONE transaction; the run ledger says
+        how many reports it corrected. ``db upgrade`` runs it when ``status`` finds a
+        report whose current row is not its latest revision (it should never happen)."""
+        with (
+            self.sync_lock(wait=wait),
+            self._guard("recomputing the revisions"),
+            self._write() as conn,
+        ):
+            return reorder_all(conn, why={"repair": "order"})
 
     def archived_bodies(self, start: dt.datetime, end: dt.datetime) -> set[str]:
         """The SHA-256 of every body the archive holds for windows within ``start..end``

@@ -15,9 +15,6 @@ Revises: 0003
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import time
 import zlib
 from typing import Any
 
@@ -25,8 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from toefl_access.store import schema as s
-from toefl_access.store.core import _encode
-from toefl_access.store.ordering import reorder
+from toefl_access.store.ordering import reorder_all
 
 revision = "0004"
 down_revision: str | None = "0003"
@@ -37,7 +33,6 @@ _CHUNK = 500
 
 
 def upgrade() -> None:
-    started, clock = dt.datetime.now(dt.UTC), time.monotonic()
     op.create_table(
         "report_sightings",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
@@ -67,21 +62,7 @@ def upgrade() -> None:
         " GROUP BY report_key, window_start, COALESCE(line, 0), content_hash)"
     ))  # fmt: skip
     from_archive = _sightings_from_archive(conn)
-    keys = [key for (key,) in conn.execute(sa.text(
-        "SELECT report_key FROM report_sightings GROUP BY report_key HAVING count(*) > 1 UNION "
-        "SELECT report_key FROM report_revisions GROUP BY report_key HAVING count(*) > 1"
-    ))]  # fmt: skip
-    counts = reorder(conn, sorted(keys))
-    if conn.execute(sa.select(s.score_reports.c.id).limit(1)).first() is None:
-        return  # a new or empty database: nothing to tell
-    params = {"upgrade": "0004", "corrected": counts.corrected, "reordered": counts.reordered,
-              "sightings_from_archive": from_archive}  # fmt: skip
-    conn.execute(s.sync_runs.insert().values(
-        started_at=started, finished_at=dt.datetime.now(dt.UTC), params=_encode(params).decode(),
-        windows_planned=0, windows_done=0, windows_failed=0, new_reports=0,
-        changed_reports=counts.corrected, unchanged_reports=0, older_reports=0, warnings=0,
-        bytes_received=0, duration_s=time.monotonic() - clock, pid=os.getpid(),
-    ))  # fmt: skip
+    reorder_all(conn, why={"upgrade": "0004", "sightings_from_archive": from_archive})
 
 
 def _sightings_from_archive(conn: sa.Connection) -> int:
