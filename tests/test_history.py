@@ -405,6 +405,14 @@ def test_replay_with_a_corrected_layout(store_url: str, tmp_path: Path) -> None:
     assert revs[-2]["raw"] == revs[-1]["raw"]
     assert revs[-1]["received_at"] >= started > revs[-2]["received_at"]
     assert revs[-1]["archive_id"] is not None and revs[-1]["window_start"] < NOW
+    # the correction is placed right after the reading it corrects (the ordering rule):
+    # nothing is out of order, and recomputing the order changes nothing
+    assert (revs[-1]["window_start"], revs[-1]["line"]) == (
+        revs[-2]["window_start"], revs[-2]["line"]
+    )  # fmt: skip
+    with open_store(store_url) as store:
+        assert store.status().misordered == 0
+        assert store.repair_order().reordered == 0
     # The same corrected layout again: nothing left to correct.
     again = cli("replay", "--layout", str(fixed), "--db", store_url)
     assert again.exit_code == 0 and "revisions created: 0" in again.output

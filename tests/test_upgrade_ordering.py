@@ -27,7 +27,7 @@ from toefl_access.cli import main
 from toefl_access.client import Client
 from toefl_access.dates import UTC
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
-from toefl_access.store import open_store
+from toefl_access.store import Store, open_store
 from toefl_access.store import schema as s
 from toefl_access.sync import SyncSettings, sync
 
@@ -42,15 +42,17 @@ TABLES = (
 )  # fmt: skip
 
 
+def sync_clean(store: Store) -> None:
+    """January and February, in order, from the mock the fixture was written from."""
+    with Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
+                transport=MockApi(seed=9, per_day=12).transport()) as client:  # fmt: skip
+        assert sync(client, store, SyncSettings(since=J1, until=M1), now=NOW).exit_code == 0
+
+
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    url = f"sqlite:///{tmp_path_factory.mktemp('clean')}/clean.db"
-    with (
-        open_store(url) as store,
-        Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
-               transport=MockApi(seed=9, per_day=12).transport()) as client,
-    ):  # fmt: skip
-        assert sync(client, store, SyncSettings(since=J1, until=M1), now=NOW).exit_code == 0
+    with open_store(f"sqlite:///{tmp_path_factory.mktemp('clean')}/clean.db") as store:
+        sync_clean(store)
         return canonical(store)
 
 
@@ -150,12 +152,8 @@ def canonical_reports(store: Any) -> set[tuple[Any, ...]]:
 def test_status_warns_of_a_misordered_report_and_db_upgrade_repairs_it(
     store_url: str, clean: Any
 ) -> None:
-    with (
-        open_store(store_url) as store,
-        Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
-               transport=MockApi(seed=9, per_day=12).transport()) as client,
-    ):  # fmt: skip
-        assert sync(client, store, SyncSettings(since=J1, until=M1), now=NOW).exit_code == 0
+    with open_store(store_url) as store:
+        sync_clean(store)
         assert store.status().misordered == 0
         r = s.report_revisions
         with store.engine.begin() as conn:  # another program swaps two revisions

@@ -19,7 +19,7 @@ from .configured import existing_db, load_settings, settings_options
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads only for the commands that use it
     from ..history import Change
-    from ..store.history import CancelOutcome, ReportHistory
+    from ..store.history import CancelOutcome, CancelRequest, ReportHistory
 
 #: The fields ``show`` lists without ``--all`` (when they hold a value), besides every field
 #: that changed between revisions.
@@ -254,6 +254,20 @@ def cancel_group() -> None:
     """
 
 
+def _request(registration_number: str, test_date: str, reason: str | None) -> CancelRequest:
+    """The arguments of ``cancel add`` and ``cancel remove``, checked."""
+    from ..history import parse_registration, parse_test_date
+    from ..store.history import CancelRequest
+
+    try:
+        return CancelRequest(
+            parse_registration(registration_number), parse_test_date(test_date),
+            (reason or "").strip() or None,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 @cancel_group.command("add")
 @click.argument("registration_number")
 @click.argument("test_date")
@@ -269,17 +283,9 @@ def cancel_add_cmd(
     changes nothing. A registration number and date with no stored report is an error
     (exit 1) and nothing is written.
     """
-    from ..history import parse_registration, parse_test_date
     from ..store import open_store
-    from ..store.history import CancelRequest
 
-    try:
-        request = CancelRequest(
-            parse_registration(registration_number), parse_test_date(test_date),
-            (reason or "").strip() or None,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    request = _request(registration_number, test_date, reason)
     with open_store(existing_db(load_settings(config_path, db=db_url).db)) as store:
         outcomes = store.cancel([request], source="cancel add")
     _print_outcomes(outcomes, verbose=True)
@@ -301,17 +307,9 @@ def cancel_remove_cmd(
     `reinstated`. A report that is not cancelled is left alone; a registration number and
     date with no stored report is an error (exit 1) and nothing is written.
     """
-    from ..history import parse_registration, parse_test_date
     from ..store import open_store
-    from ..store.history import CancelRequest
 
-    try:
-        request = CancelRequest(
-            parse_registration(registration_number), parse_test_date(test_date),
-            (reason or "").strip() or None,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    request = _request(registration_number, test_date, reason)
     with open_store(existing_db(load_settings(config_path, db=db_url).db)) as store:
         (outcome,) = store.reinstate([request], source="cancel remove")
     what = f"{request.registration_number}, test date {request.test_date.isoformat()}"

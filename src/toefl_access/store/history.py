@@ -104,6 +104,9 @@ class _Current:
     revisions: int
     known: set[bytes]
     cancelled: tuple[dt.datetime, str | None] | None
+    #: Where the current revision was reported (window start and end, line, archive row):
+    #: a correction of it by a replay is placed there, after it (the ordering rule).
+    place: dict[str, Any] | None = None
 
 
 def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -225,22 +228,9 @@ class HistoryKeeper(StoreCore):
         """
         when = s.to_utc(when or dt.datetime.now(dt.UTC))
         t, c = s.score_reports, s.cancellations
-        cols = (t.c.report_key, t.c.institution_code, t.c.department_code, t.c.cancelled_at,
-                t.c.cancel_reason)  # fmt: skip
         with self._guard("recording cancellations"), self._write() as conn:
             self._cancel_lock(conn)
-            found = []
-            for req in requests:
-                query = (
-                    sa.select(*cols)
-                    .where(t.c.registration_number == req.registration_number,
-                           t.c.test_date == req.test_date)
-                    .order_by(t.c.institution_code, t.c.department_code, t.c.report_key)
-                )
-                found.append(conn.execute(query).all())
-            missing = [req for req, rows in zip(requests, found, strict=True) if not rows]
-            if missing:
-                raise UsageError(_missing_message(missing, self.url))
+            found = self._reports_of(conn, requests, done="cancelled")
             outcomes: list[CancelOutcome] = []
             done: dict[str, CancelledReport] = {}
             for req, rows in zip(requests, found, strict=True):
@@ -283,22 +273,9 @@ class HistoryKeeper(StoreCore):
         """
         when = s.to_utc(when or dt.datetime.now(dt.UTC))
         t, c = s.score_reports, s.cancellations
-        cols = (t.c.report_key, t.c.institution_code, t.c.department_code, t.c.cancelled_at,
-                t.c.cancel_reason)  # fmt: skip
         with self._guard("withdrawing cancellations"), self._write() as conn:
             self._cancel_lock(conn)
-            found = [
-                conn.execute(
-                    sa.select(*cols)
-                    .where(t.c.registration_number == req.registration_number,
-                           t.c.test_date == req.test_date)
-                    .order_by(t.c.institution_code, t.c.department_code, t.c.report_key)
-                ).all()
-                for req in requests
-            ]  # fmt: skip
-            missing = [req for req, rows in zip(requests, found, strict=True) if not rows]
-            if missing:
-                raise UsageError(_missing_message(missing, self.url, done="reinstated"))
+            found = self._reports_of(conn, requests, done="reinstated")
             outcomes: list[ReinstateOutcome] = []
             for req, rows in zip(requests, found, strict=True):
                 done: list[CancelledReport] = []
@@ -317,6 +294,29 @@ class HistoryKeeper(StoreCore):
                     done.append(CancelledReport(key, inst, dept, at, reason))
                 outcomes.append(ReinstateOutcome(req, done, not_cancelled))
         return outcomes
+
+    def _reports_of(
+        self, conn: sa.Connection, requests: Sequence[CancelRequest], *, done: str
+    ) -> list[Sequence[Any]]:
+        """For each request, its reports (key, institution, department, cancelled at and
+        why); a request without any raises :class:`UsageError` naming it (nothing is
+        ``done``)."""
+        t = s.score_reports
+        cols = (t.c.report_key, t.c.institution_code, t.c.department_code, t.c.cancelled_at,
+                t.c.cancel_reason)  # fmt: skip
+        found = [
+            conn.execute(
+                sa.select(*cols)
+                .where(t.c.registration_number == req.registration_number,
+                       t.c.test_date == req.test_date)
+                .order_by(t.c.institution_code, t.c.department_code, t.c.report_key)
+            ).all()
+            for req in requests
+        ]  # fmt: skip
+        missing = [req for req, rows in zip(requests, found, strict=True) if not rows]
+        if missing:
+            raise UsageError(_missing_message(missing, self.url, done=done))
+        return found
 
     def cancellations(self, report_key: str | None = None) -> list[dict[str, Any]]:
         """The ``cancellations`` rows (of one report, or all), oldest first; ``action`` is
@@ -378,12 +378,13 @@ class HistoryKeeper(StoreCore):
     # -- replay ---------------------------------------------------------------------------
 
     def archive_entries(self) -> list[ArchiveEntry]:
-        """Every archived answer, in archive order (the order they were written)."""
+        """Every archived answer, in the order the vendor reported them (window start, then
+        the order they were written)."""
         a = s.response_archive
         query = sa.select(
             a.c.id, a.c.run_id, a.c.window_start, a.c.window_end, a.c.format, a.c.received_at,
             a.c.sha256, a.c.size, a.c.records,
-        ).order_by(a.c.id)  # fmt: skip
+        ).order_by(a.c.window_start, a.c.id)  # fmt: skip
         with self._guard("reading the archive"), self._read() as conn:
             return [ArchiveEntry(*row) for row in conn.execute(query)]
 
@@ -426,6 +427,7 @@ class HistoryKeeper(StoreCore):
             new_rows: dict[str, dict[str, Any]] = {}
             changed_rows: dict[str, dict[str, Any]] = {}
             revisions: list[dict[str, Any]] = []
+            sightings: list[dict[str, Any]] = []
             latest: dict[str, dict[str, Any]] = {}  # key -> its newest revision row here
             superseded: dict[str, int] = {}
             for inc in items:
@@ -436,6 +438,7 @@ class HistoryKeeper(StoreCore):
                     if inc.digest in cur.known or (before in cur.known and before != cur.digest):
                         counts.unchanged += 1  # an earlier revision sent again
                         continue
+                corrects = cur is not None and inc.digest == cur.digest
                 record = parse(inc)
                 if cur is not None and inc.digest == cur.digest:
                     for name in premasked.get(inc.line, ()):
@@ -478,12 +481,18 @@ class HistoryKeeper(StoreCore):
                     cur.row, cur.digest = {**cur.row, **row}, inc.digest
                     cur.known.add(inc.digest)
                 updated.add(key)
+                place = {"window_start": entry.window_start, "window_end": entry.window_end,
+                         "archive_id": entry.id, "line": inc.line}  # fmt: skip
+                if corrects and cur.place is not None:
+                    place = cur.place  # a new reading of the current revision: right after it
+                elif not corrects:  # content never stored for the report: a sighting too
+                    sightings.append({"report_key": key, "content_hash": inc.digest,
+                                      "received_at": received_at, "run_id": run_id, **place})
+                    cur.place = place
                 latest[key] = revision = {
                     "report_key": key, "revision": cur.revisions, "content_hash": inc.digest,
                     "raw": None, "layout": None, "format": None, "fields": None, "extra": None,
-                    "warnings": None, "received_at": received_at, "run_id": run_id,
-                    "window_start": entry.window_start, "window_end": entry.window_end,
-                    "archive_id": entry.id, "line": inc.line,
+                    "warnings": None, "received_at": received_at, "run_id": run_id, **place,
                 }  # fmt: skip
                 revisions.append(revision)
             self._supersede(conn, {k: (n, stored[k]) for k, n in superseded.items()})
@@ -500,6 +509,8 @@ class HistoryKeeper(StoreCore):
                 )
             if revisions:
                 conn.execute(s.report_revisions.insert(), revisions)
+            if sightings:
+                conn.execute(s.report_sightings.insert(), sightings)
         return counts, updated
 
     def _current_state(self, conn: sa.Connection, keys: list[str]) -> dict[str, _Current]:
@@ -511,10 +522,16 @@ class HistoryKeeper(StoreCore):
                 cancelled = (m["cancelled_at"], m["cancel_reason"]) if m["cancelled_at"] else None
                 digest = bytes(m["content_hash"])
                 out[m["report_key"]] = _Current(m, digest, m["revisions"], {digest}, cancelled)
-            query = sa.select(r.c.report_key, r.c.content_hash).where(r.c.report_key.in_(part))
-            for key, digest in conn.execute(query):
+            query = sa.select(
+                r.c.report_key, r.c.content_hash, r.c.raw.is_(None), r.c.window_start,
+                r.c.window_end, r.c.archive_id, r.c.line,
+            ).where(r.c.report_key.in_(part))  # fmt: skip
+            for key, digest, current, start, end, archive_id, line in conn.execute(query):
                 if key in out:
                     out[key].known.add(bytes(digest))
+                    if current:
+                        out[key].place = {"window_start": start, "window_end": end,
+                                          "archive_id": archive_id, "line": line}  # fmt: skip
         return out
 
     def _supersede(
