@@ -350,6 +350,22 @@ def test_a_window_failed_then_fetched_by_the_next_run(store: Store, clean_jan_fe
     assert canonical(store) == clean_jan_feb
 
 
+def test_a_faulty_server_then_a_rerun_gives_the_clean_database(
+    store: Store, clean_40_days: Any
+) -> None:
+    """10 % 500s and 10 % 429s, no retries: windows fail; the next run fetches them after
+    newer ones are stored. One request at a time, so the mock's fault draws (by seed and
+    request number) are the same on every run of the test."""
+    faulty = MockApi(seed=SEED, per_day=12, faults=["500:0.1", "429:0.1:0"])
+    with Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores", retries=1,
+                transport=faulty.transport()) as c:  # fmt: skip
+        first = sync(c, store, SyncSettings(since=J1, until=J1 + 40 * DAY, concurrency=1),
+                     now=M1 + 4 * DAY)  # fmt: skip
+    assert first.exit_code == 1 and len(first.failures) >= 3
+    assert run(store, MockApi(seed=SEED, per_day=12), J1, J1 + 40 * DAY).exit_code == 0
+    assert canonical(store) == clean_40_days
+
+
 @st.composite
 def sync_plans(draw: st.DrawFn) -> list[tuple[int, int, set[int]]]:
     """Runs over day ranges of a 40-day period, in any order, each with failing days."""

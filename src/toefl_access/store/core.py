@@ -22,6 +22,7 @@ from .structs import LockHolder, WindowCounts
 _encode = msgspec.json.Encoder().encode
 
 Interval = tuple[dt.datetime, dt.datetime]
+StateRow = tuple[str, int, bytes, int, Any, int | None, bytes | None]
 
 
 def merge(intervals: Sequence[Interval]) -> list[Interval]:
@@ -95,15 +96,11 @@ class StoreCore:
         """Who holds the sync lock now, or None."""
         raise NotImplementedError
 
-    def _load_state(self, cur: Any, keys: list[str]) -> dict[str, tuple[int, bytes, int]]:
-        """``report_key -> (id, content_hash, revisions)`` of the stored ones among ``keys``."""
-        raise NotImplementedError
-
-    def _load_sightings(
-        self, cur: Any, keys: list[str], since: Any
-    ) -> Iterator[tuple[str, Any, int, bytes]]:
-        """``(report_key, window_start, line, content_hash)`` of the sightings of ``keys`` in
-        windows starting at or after ``since`` (a window start as :meth:`_value` gives it)."""
+    def _load_state(self, cur: Any, keys: list[str], since: Any) -> Iterator[StateRow]:
+        """For the stored ones among ``keys``: ``(report_key, id, content_hash, revisions,
+        window_start, line, sighting content_hash)``, one row per sighting in a window
+        starting at or after ``since`` (a window start as :meth:`_value` gives it), or one
+        row with the last three None when there is none."""
         raise NotImplementedError
 
     def _insert_sightings(self, cur: Any, rows: list[list[Any]]) -> None:

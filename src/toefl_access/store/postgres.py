@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from ..errors import LockedError, MissingExtraError, StoreError
 from .base import Store
+from .core import StateRow
 from .schema import FIELD_KINDS, REPORT_META
 from .structs import LockHolder
 from .writing import INSERT_COLUMNS, REVISION_COLUMNS, UPDATE_COLUMNS, quoted, update_params
@@ -104,23 +105,16 @@ class PostgresStore(Store):
 
     # -- bulk paths -----------------------------------------------------------------------
 
-    def _load_state(self, cur: Any, keys: list[str]) -> dict[str, tuple[int, bytes, int]]:
+    def _load_state(self, cur: Any, keys: list[str], since: Any) -> Iterator[StateRow]:
         cur.execute(
-            "SELECT report_key, id, content_hash, revisions FROM score_reports "
-            "WHERE report_key = ANY(%s)",
-            (keys,),
+            "SELECT r.report_key, r.id, r.content_hash, r.revisions, g.window_start, g.line,"
+            " g.content_hash FROM score_reports r LEFT JOIN report_sightings g"
+            " ON g.report_key = r.report_key AND g.window_start >= %s"
+            " WHERE r.report_key = ANY(%s)",
+            (since, keys),
         )
-        return {key: (id_, bytes(digest), n) for key, id_, digest, n in cur}
-
-    def _load_sightings(
-        self, cur: Any, keys: list[str], since: Any
-    ) -> Iterator[tuple[str, Any, int, bytes]]:
-        cur.execute(
-            "SELECT report_key, window_start, line, content_hash FROM report_sightings "
-            "WHERE report_key = ANY(%s) AND window_start >= %s",
-            (keys, since),
-        )
-        yield from cur.fetchall()
+        for key, id_, digest, n, start, line, seen in cur.fetchall():
+            yield key, id_, bytes(digest), n, start, line, seen and bytes(seen)
 
     def _insert_sightings(self, cur: Any, rows: list[list[Any]]) -> None:
         with cur.copy(_COPY_SIGHTINGS) as copy:

@@ -36,6 +36,7 @@ from sqlalchemy import event
 from ..errors import LockedError, StoreError
 from . import schema as s
 from .base import Store
+from .core import StateRow
 from .structs import LockHolder
 from .writing import INSERT_COLUMNS, REVISION_COLUMNS, UPDATE_COLUMNS, quoted, update_params
 
@@ -158,28 +159,15 @@ class SQLiteStore(Store):
 
     # -- bulk paths -----------------------------------------------------------------------
 
-    def _load_state(self, cur: Any, keys: list[str]) -> dict[str, tuple[int, bytes, int]]:
-        out: dict[str, tuple[int, bytes, int]] = {}
+    def _load_state(self, cur: Any, keys: list[str], since: Any) -> Iterator[StateRow]:
         for i in range(0, len(keys), _CHUNK):
             part = keys[i : i + _CHUNK]
             cur.execute(
-                "SELECT report_key, id, content_hash, revisions FROM score_reports "
-                f"WHERE report_key IN ({', '.join('?' * len(part))})",
-                part,
-            )
-            for key, id_, digest, revisions in cur:
-                out[key] = (id_, digest, revisions)
-        return out
-
-    def _load_sightings(
-        self, cur: Any, keys: list[str], since: Any
-    ) -> Iterator[tuple[str, Any, int, bytes]]:
-        for i in range(0, len(keys), _CHUNK):
-            part = keys[i : i + _CHUNK]
-            cur.execute(
-                "SELECT report_key, window_start, line, content_hash FROM report_sightings "
-                f"WHERE report_key IN ({', '.join('?' * len(part))}) AND window_start >= ?",
-                [*part, since],
+                "SELECT r.report_key, r.id, r.content_hash, r.revisions, g.window_start, g.line,"
+                " g.content_hash FROM score_reports r LEFT JOIN report_sightings g"
+                " ON g.report_key = r.report_key AND g.window_start >= ?"
+                f" WHERE r.report_key IN ({', '.join('?' * len(part))})",
+                [since, *part],
             )
             yield from cur.fetchall()
 

@@ -223,28 +223,35 @@ class WindowWriter(StoreCore):
         comes before a stored sighting to :func:`.ordering.reorder` (see the rule there)."""
         when = self._value(received_at)
         w_start, w_end = self._value(start), self._value(end)
-        stored = self._load_state(cur, list({i.key for i in incoming}))
-        # Where each stored report was seen at or after this window's start: at which lines
-        # of this very window (a re-read), or in a later one.
-        here: dict[str, dict[int, set[bytes]]] = {}
+        # Each stored report, and where it was seen at or after this window's start: at
+        # which lines of this very window (a re-read), or in a later window.
+        stored: dict[str, tuple[int, bytes, int]] = {}
+        seen: set[tuple[str, int, bytes]] = set()
+        last_here: dict[str, int] = {}
         later: set[str] = set()
-        if stored:
-            for key, seen_start, line, digest in self._load_sightings(cur, list(stored), w_start):
-                if seen_start == w_start:
-                    here.setdefault(key, {}).setdefault(line, set()).add(bytes(digest))
-                else:
-                    later.add(key)
-        last_here = {key: max(lines) for key, lines in here.items()}
+        for key, id_, digest, n, start_seen, line, seen_digest in self._load_state(
+            cur, list({i.key for i in incoming}), w_start
+        ):
+            stored[key] = (id_, digest, n)
+            if start_seen is None or line is None or seen_digest is None:
+                continue  # no sighting from this window on
+            if start_seen == w_start:
+                seen.add((key, line, seen_digest))
+                if line > last_here.get(key, 0):
+                    last_here[key] = line
+            else:
+                later.add(key)
 
         def place(inc: Incoming) -> str:
             """``seen`` (this sighting is stored), ``before`` (a stored one comes after it)
             or ``after`` (it comes after every stored one)."""
-            lines = here.get(inc.key)
-            if lines is not None and inc.digest in lines.get(inc.line, ()):
-                return "seen"
-            if inc.key in later or (lines is not None and last_here[inc.key] >= inc.line):
-                return "before"
-            return "after"
+            key = inc.key
+            if key in last_here:
+                if (key, inc.line, inc.digest) in seen:
+                    return "seen"
+                if last_here[key] >= inc.line:
+                    return "before"
+            return "before" if key in later else "after"
 
         state = {k: _Key(d, n) for k, (_, d, n) in stored.items()}
         parsed: dict[int, Record] = {}
