@@ -320,7 +320,7 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # A report row is about 2 KB: 16 KB pages hold seven where 4 KB pages hold one (the
     # rest wasted). Only takes effect while the file is still empty.
     cur.execute("PRAGMA page_size = 16384")
-    cur.execute("PRAGMA journal_mode = WAL")
+    _wal(cur)
     # In WAL mode NORMAL never corrupts; a power cut may lose the last commits, and then
     # their coverage rows with them, so the next run fetches those windows again.
     cur.execute("PRAGMA synchronous = NORMAL")
@@ -328,6 +328,22 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cur.execute("PRAGMA cache_size = -65536")
     cur.execute("PRAGMA temp_store = MEMORY")
     cur.close()
+
+
+def _wal(cur: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode (once: it stays so). Switching needs the file to itself
+    and SQLite's busy handler does not wait for that, so several first connections to a new
+    file at once (concurrent first opens) wait for each other here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _on_begin(conn: sa.Connection) -> None:
