@@ -102,7 +102,7 @@ def test_random_layouts(rows: list[list[str]], heading: str) -> None:
 @given(start=st.text(max_size=30), end=st.text(max_size=30))
 def test_any_fetch_dates_end_in_a_sentence(start: str, end: str) -> None:
     result = CliRunner(env=ENV).invoke(main, ["fetch", "--start", start, "--end", end])
-    assert result.exit_code in (1, 2, 3), result.output
+    assert result.exit_code in (1, 3, 64), result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
 
@@ -119,7 +119,7 @@ def test_any_sync_option_ends_in_a_sentence(option: str, value: str) -> None:
         result = CliRunner(env=ENV).invoke(
             main, ["sync", "--db", f"sqlite:///{tmp}/f.db", option, value]
         )
-    assert result.exit_code in (1, 2, 3), result.output
+    assert result.exit_code in (1, 3, 64), result.output  # 2 means only "key refused"
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -220,3 +220,96 @@ def test_a_server_that_never_answers_times_out() -> None:
             conn.close()
         listener.close()
     assert time.monotonic() - started < 10
+
+
+class Stream(httpx.SyncByteStream):
+    """A body: ``head``, then ``piece`` forever, one every ``pause`` seconds."""
+
+    def __init__(self, head: bytes, piece: bytes, pause: float = 0.0) -> None:
+        self.head, self.piece, self.pause = head, piece, pause
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        while True:
+            if self.pause:
+                time.sleep(self.pause)
+            yield self.piece
+
+
+def answering(stream: httpx.SyncByteStream, **kw: Any) -> Client:
+    return serve_with(lambda request: httpx.Response(200, stream=stream), **kw)
+
+
+@pytest.mark.parametrize("how", ["raw", "records", "body"])
+def test_every_way_of_fetching_stops_an_endless_answer_at_the_size_limit(how: str) -> None:
+    line = b"0123" + b"9" * 1596 + b"\n"  # records, not blanks
+    with (
+        answering(Stream(b"", line), max_body_bytes=1 << 20, retries=1) as client,
+        pytest.raises(ApiError, match="larger than 1,048,576 bytes"),
+    ):
+        if how == "raw":
+            with client.fetch_raw(*WINDOW, format="text") as answer:
+                for _ in answer.iter_bytes():
+                    pass
+        elif how == "records":
+            for _ in client.fetch(*WINDOW, format="text"):
+                pass
+        else:
+            client.fetch_body(*WINDOW)
+
+
+def test_a_one_byte_a_tick_trickle_ends_quickly() -> None:
+    started = time.monotonic()
+    with (
+        answering(Stream(b'{"data": [', b" ", pause=0.01), timeout=0.5, retries=1) as client,
+        pytest.raises(TransportError, match="trickles"),
+    ):
+        list(client.fetch(*WINDOW))
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("head", [b"", b'{"data": ['])
+def test_endless_whitespace_ends_quickly(head: bytes) -> None:
+    client = answering(Stream(head, b" \n\t" * 20_000), retries=1)
+    with client, pytest.raises(InputError, match="blank bytes in a row") as info:
+        list(client.fetch(*WINDOW))
+    assert "1,048,576" in str(info.value)
+
+
+@pytest.mark.parametrize("opening", [b"[", b'{"data": [{"a": '])
+def test_deeply_nested_json_ends_quickly(opening: bytes) -> None:
+    client = answering(Stream(opening, b"[" * 4096), retries=1, max_body_bytes=1 << 24)
+    with client, pytest.raises(InputError, match="nests deeper than 64 levels"):
+        list(client.fetch(*WINDOW))
+
+
+def test_fetch_on_the_command_line_ends_an_endless_answer(tmp_path: Any) -> None:
+    """The whole command: a real server on loopback that never stops sending blanks."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                while True:
+                    self.wfile.write(b" " * 65536)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**ENV, "TOEFL_ACCESS_BASE_URL": f"http://127.0.0.1:{server.server_port}/scores"}
+        out = tmp_path / "out.jsonl"
+        result = CliRunner(env=env).invoke(
+            main, ["fetch", "--start", WINDOW[0], "--end", WINDOW[1], "-o", str(out)]
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1, result.output
+    assert "blank bytes in a row" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no file, no .part left behind

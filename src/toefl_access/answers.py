@@ -34,6 +34,10 @@ log = logging.getLogger("toefl_access.client")
 
 _TAIL = 8192
 _BLANKS = b" \t\r\n" + BOM
+#: The most blank bytes in a row an answer may hold (endless whitespace is refused).
+MAX_BLANK_RUN = 1 << 20
+#: The deepest JSON nesting an answer may have (a score answer nests three or four levels).
+MAX_JSON_DEPTH = 64
 
 
 class Body(msgspec.Struct, kw_only=True):
@@ -85,6 +89,7 @@ class RawResponse:
         check: bool = True,
         limit: int | None = None,
         deadline: float | None = None,
+        min_rate: tuple[float, int] | None = None,
     ) -> None:
         self.status = status
         self.url = url
@@ -107,6 +112,10 @@ class RawResponse:
         self._used = False
         self._limit = limit
         self._deadline = deadline
+        # (seconds, bytes): at least that many bytes in every stretch of that many seconds
+        self._min_rate = min_rate
+        self._mark = (started, 0)
+        self._blanks = 0  # blank bytes in a row at the end of what arrived
 
     @property
     def sha256(self) -> str:
@@ -123,6 +132,7 @@ class RawResponse:
                 self._refuse_html(chunk)
             self.nbytes += len(chunk)
             self._bound()
+            self._blank_run(chunk)
             self._digest.update(chunk)
             if self._check is not None:
                 self._check.feed(chunk, self.nbytes)
@@ -149,12 +159,33 @@ class RawResponse:
                 "stopped; ask for a smaller window (--window) or raise the limit",
                 status=self.status, url=self.url,
             )
-        if self._deadline is not None and time.monotonic() > self._deadline:
+        now = time.monotonic()
+        if self._deadline is not None and now > self._deadline:
             raise TransportError(
                 f"{self.label}: the answer was still arriving after "
                 f"{self._deadline - self._started:.0f} s ({self.nbytes:,} bytes) and was "
                 "stopped; the server may be stuck",
                 status=self.status, url=self.url,
+            )
+        if self._min_rate is not None and now - self._mark[0] >= self._min_rate[0]:
+            if self.nbytes - self._mark[1] < self._min_rate[1]:
+                raise TransportError(
+                    f"{self.label}: the answer trickles ({self.nbytes - self._mark[1]:,} bytes "
+                    f"in {now - self._mark[0]:.0f} s) and was stopped; the server may be stuck "
+                    "or the connection too slow; try again later",
+                    status=self.status, url=self.url,
+                )
+            self._mark = (now, self.nbytes)
+
+    def _blank_run(self, chunk: bytes) -> None:
+        """Refuse endless blanks (no score answer holds a megabyte of them in a row)."""
+        rest = chunk.rstrip(_BLANKS)
+        self._blanks = self._blanks + len(chunk) if not rest else len(chunk) - len(rest)
+        if self._blanks > MAX_BLANK_RUN:
+            raise InputError(
+                f"the answer holds more than {MAX_BLANK_RUN:,} blank bytes in a row (at byte "
+                f"{self.nbytes:,}): it is not a score answer; the server may be broken",
+                source=self.label,
             )
 
     def read(self) -> bytes:
@@ -297,6 +328,7 @@ class _JsonCheck:
         self._events = ijson.sendable_list()
         self._parser = ijson.basic_parse_coro(self._events)
         self._started = False
+        self._depth = 0
 
     def feed(self, chunk: bytes, nbytes: int) -> None:
         if not self._started:
@@ -307,6 +339,19 @@ class _JsonCheck:
             self._parser.send(chunk)
         except ijson.JSONError as exc:
             raise _bad_json(exc, self._label, nbytes) from None
+        depth = self._depth
+        for event, _ in self._events:
+            if event == "start_map" or event == "start_array":
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    raise InputError(
+                        f"the API's JSON answer nests deeper than {MAX_JSON_DEPTH} levels near "
+                        f"byte {nbytes:,}: it is not a score answer; the server may be broken",
+                        source=self._label,
+                    )
+            elif event == "end_map" or event == "end_array":
+                depth -= 1
+        self._depth = depth
         self._events.clear()
 
     def finish(self, nbytes: int) -> None:

@@ -56,6 +56,7 @@ from .errors import (
     TransportError,
     TruncatedResponseError,
     UsageError,
+    printable,
 )
 from .record import Record
 
@@ -300,8 +301,11 @@ class Client:
     connect and read; ``retries`` the attempts a request gets in all (on 429, 5xx,
     connection errors and bodies cut short, with exponential backoff and jitter, honouring
     ``Retry-After`` up to ``max_retry_after`` seconds); ``max_body_bytes`` the largest
-    answer :meth:`fetch_body` holds in memory and ``max_seconds`` the longest any answer
-    may take to arrive (an endless answer is stopped); ``transport`` an httpx transport
+    answer taken (streamed or held in memory), ``max_seconds`` the longest any answer may
+    take to arrive and ``min_rate`` the fewest bytes a second it may trickle at, measured
+    over every ``timeout`` seconds (an endless or trickling answer is stopped with a clear
+    error; so is one with a megabyte of blanks in a row or JSON nested absurdly deep);
+    ``transport`` an httpx transport
     (tests use an in-process one). Thread-safe: one client can serve several threads.
     """
 
@@ -316,6 +320,7 @@ class Client:
         max_retry_after: float = 300.0,
         max_body_bytes: int = 1 << 30,
         max_seconds: float = 1800.0,
+        min_rate: float = 1024.0,
     ) -> None:
         key = check_authcode(authcode)
         self._key = Secret(key, decode_key(key))
@@ -329,6 +334,7 @@ class Client:
         self.max_retry_after = float(max_retry_after)
         self.max_body_bytes = max_body_bytes
         self.max_seconds = float(max_seconds)
+        self.min_rate = float(min_rate)
         self._http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(self.timeout),
@@ -383,7 +389,7 @@ class Client:
         content = b""
         for attempt in _Retrying(self, req.label):
             with attempt:
-                raw = self._open(req, attempts=attempt.num, check=True, whole=True)
+                raw = self._open(req, attempts=attempt.num, check=True)
                 try:
                     content = raw.read()
                 finally:
@@ -453,7 +459,9 @@ class Client:
         opened: tuple[RawResponse, Iterator[Record], Record | None] | None = None
         for attempt in _Retrying(self, req.label):
             with attempt:
-                raw = self._open(req, attempts=attempt.num, check=False)
+                # JSON is checked as it arrives too: the parser that yields the records would
+                # follow absurd nesting (``[[[[...``) until memory runs out
+                raw = self._open(req, attempts=attempt.num, check=req.format == "json")
                 stream.raw = raw
                 try:
                     records = raw.records()
@@ -471,7 +479,7 @@ class Client:
             raw.close()
 
     def _open(
-        self, req: _Request, *, attempts: int, check: bool, whole: bool = False
+        self, req: _Request, *, attempts: int, check: bool
     ) -> RawResponse:
         """Send the request; a RawResponse for a 2xx answer, else the error it means."""
         request = self._http.build_request(
@@ -493,8 +501,8 @@ class Client:
             chunks=_chunks(response, url, self.timeout), close=response.close,
             status=response.status_code, url=url, headers=response.headers, format=req.format,
             start=req.start, end=req.end, label=req.label, started=started, attempts=attempts,
-            check=check, deadline=started + self.max_seconds,
-            limit=self.max_body_bytes if whole else None,
+            check=check, deadline=started + self.max_seconds, limit=self.max_body_bytes,
+            min_rate=(self.timeout, int(self.timeout * self.min_rate)),
         )
 
     def _error_text(self, response: httpx.Response) -> str:
@@ -503,7 +511,7 @@ class Client:
             data += chunk
             if len(data) >= _ERROR_TEXT_LIMIT:
                 break
-        text = data[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace").strip()
+        text = printable(data[:_ERROR_TEXT_LIMIT].decode("utf-8", "replace")).strip()
         return self._key.scrub(text)
 
     def _refuse(self, response: httpx.Response, url: str, text: str) -> NoReturn:

@@ -31,6 +31,26 @@ message, a ``repr`` or a URL held by an error.
 
 from __future__ import annotations
 
+import re
+
+#: The exit code of a command used wrongly (an unknown option, a missing argument, a key on
+#: the command line): sysexits' EX_USAGE, so that 2 means only "the key was refused".
+EXIT_USAGE = 64
+
+# Terminal control sequences (CSI, OSC, other escapes) and C0/C1 control characters but
+# newline and tab: text from a server or a file must not drive the user's terminal.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (newlines and tabs
+    stay): safe to print whatever a server or a file put in it."""
+    return _CONTROL.sub("", text)
+
+
 KEY_ADVICE = (
     "Generate a new API key in TOEFL Access (Integrations, open the integration, Generate) "
     "and set it in TOEFL_ACCESS_AUTHCODE or the file named by TOEFL_ACCESS_AUTHCODE_FILE. "

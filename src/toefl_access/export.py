@@ -19,7 +19,6 @@ full next time, never skipped.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import difflib
@@ -34,14 +33,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from operator import itemgetter
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
 from . import layout as layouts
-from .errors import MissingExtraError, ToeflAccessError, UsageError
-from .output import to_row, write_objects
+from .errors import MissingExtraError, UsageError
+from .output import output_file, to_row, write_objects
 from .record import Record, RecordWarning, to_band, to_date
 from .textformat import render
 
@@ -417,43 +415,6 @@ _EXTRAS = {"xlsx": ("openpyxl", "excel", "Exporting to XLSX"),
 # -- files --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """A binary file that appears at ``path`` complete or not at all.
-
-    It is written as a temporary file in the same folder (owner-only permissions), flushed
-    to disk, then renamed over ``path``; if anything raises, the temporary file is removed
-    and ``path`` is left as it was.
-    """
-    target = Path(path)
-    folder = target.absolute().parent
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder; give a file name, e.g. {target / 'scores.csv'}")
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {target}: the folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
-    except OSError as exc:
-        raise ToeflAccessError(f"cannot write in {folder}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ToeflAccessError(f"cannot write {target}: {exc.strerror or exc}") from None
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX folders only)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 # -- the whole export ---------------------------------------------------------------------
 
 
@@ -524,7 +485,7 @@ def export(
         if output not in (None, "-"):
             assert output is not None
             target = os.path.abspath(output)
-            with atomic_file(output) as fh:
+            with output_file(output) as fh:
                 count = write(rows, fh, spec)
         elif to in BINARY:  # zip and Parquet writers seek, pipes cannot: spool first
             assert stdout is not None

@@ -8,13 +8,19 @@ Dates are ``YYYY-MM-DD``, a blank field is ``null``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Iterable
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
 from . import layout as layouts
+from .errors import ToeflAccessError, UsageError
 from .layout import Layout
 from .record import Record
 from .textformat import codec, layout_of
@@ -123,3 +129,60 @@ def write_text(
         out.write(b"\n")
         count += 1
     return count
+
+
+# -- output files -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file for ``-o PATH``: complete or not at all, and readable by its owner only
+    (outputs hold personal data).
+
+    A new file or a regular one is written as a temporary file in the same folder (mode
+    600), flushed to disk and renamed over the path; if anything raises (an interrupt
+    included) the temporary file is removed and the path is left as it was. A symbolic link
+    is followed (the file it points to is replaced, the link stays). Anything else at the
+    path (a FIFO, ``/dev/null``, a terminal) is written through, never replaced.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; give a file name, e.g. {target / 'scores.csv'}")
+    resolved = target.resolve() if target.is_symlink() else target
+    try:
+        mode = resolved.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ToeflAccessError(f"cannot write {target}: {exc.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(resolved, "wb") as fh:
+                yield fh
+        except OSError as exc:
+            raise ToeflAccessError(f"cannot write {target}: {exc.strerror or exc}") from None
+        return
+    folder = resolved.absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {target}: the folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{resolved.name}.", suffix=".part")
+    except OSError as exc:
+        raise ToeflAccessError(f"cannot write in {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, resolved)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ToeflAccessError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable (POSIX folders only)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -17,8 +17,8 @@ import click
 from rich.console import Console
 
 from .. import __version__
-from ..errors import ToeflAccessError
-from ..output import write_csv, write_json, write_jsonl, write_text
+from ..errors import EXIT_USAGE, ToeflAccessError, printable
+from ..output import output_file, write_csv, write_json, write_jsonl, write_text
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -26,10 +26,23 @@ err_console = Console(stderr=True, highlight=False)
 KEY_FLAGS = ("--authcode", "--key", "--api-key", "--apikey")
 
 
+class _Usage(click.UsageError):
+    """A click usage error with the exit code of a command used wrongly."""
+
+    exit_code = EXIT_USAGE
+
+
 class Group(click.Group):
-    """Translates the project's errors into a clear line and an exit code."""
+    """Translates the project's errors into a clear line and an exit code. Exit code 2
+    means only "the key was refused"; a command used wrongly exits with 64 (EX_USAGE)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return self._parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _Usage(exc.format_message(), exc.ctx) from None
+
+    def _parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # The mock server's --authcode is a made-up demo key; any other command refuses a
         # key on the command line, where other users of the machine can read it.
         if "mock-server" not in args:
@@ -42,14 +55,18 @@ class Group(click.Group):
                         "only you can read.",
                         err=True,
                     )
-                    ctx.exit(2)
+                    ctx.exit(EXIT_USAGE)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            if isinstance(exc, _Usage):
+                raise
+            raise _Usage(exc.format_message(), exc.ctx) from None
         except ToeflAccessError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {printable(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             sys.exit(1)
@@ -85,16 +102,16 @@ def output_stream(path: str | None, binary: bool, *, bom: bool = False) -> Itera
             text.flush()
             text.detach()
         return
-    try:
+    with output_file(path) as fh:  # complete or not at all, owner-only
         if binary:
-            with open(path, "wb") as fh:
-                yield fh
-        else:
-            enc = "utf-8-sig" if bom else "utf-8"
-            with open(path, "w", encoding=enc, newline="") as th:
-                yield th
-    except OSError as exc:
-        raise click.FileError(str(path), hint=exc.strerror) from None
+            yield fh
+            return
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig" if bom else "utf-8", newline="")
+        try:
+            yield text
+        finally:
+            text.flush()
+            text.detach()
 
 
 def write_records(records: Any, to: str, out: str | None) -> int:

@@ -8,7 +8,6 @@ it in the process list and it would stay in the shell's history.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,22 +65,6 @@ def _progress(what: str) -> Iterator[Callable[[int, int | None], None]]:
         yield update
 
 
-@contextmanager
-def _destination(out: str | None) -> Iterator[str | None]:
-    """Where to write: a file is written as ``OUT.part`` and renamed once complete."""
-    if out in (None, "-"):
-        yield out
-        return
-    part = f"{out}.part"
-    try:
-        yield part
-    except BaseException:
-        if os.path.exists(part):
-            os.remove(part)
-        raise
-    os.replace(part, out)
-
-
 @main.command("fetch")
 @click.option("--start", required=True,
               help="Start of the window, UTC: 2025-04-21, 2025-04-21T16:45:03, ...Z or +02:00.")
@@ -106,8 +89,8 @@ def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: st
         raise UsageError("--raw writes the body as received: leave out --to")
     with make_client(sandbox) as client, _progress("fetching") as update:
         if raw:
-            with client.fetch_raw(start, end, format=fmt) as answer, _destination(out) as dest, \
-                    output_stream(dest, binary=True) as fh:
+            with client.fetch_raw(start, end, format=fmt) as answer, \
+                    output_stream(out, binary=True) as fh:
                 for chunk in answer.iter_bytes():
                     fh.write(chunk)
                     update(answer.nbytes, None)
@@ -124,8 +107,8 @@ def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: st
                         update(records.nbytes, records.count)
                     yield record
 
-            with records, _destination(out) as dest:
-                count = write_records(counted(), to or "jsonl", dest)
+            with records:
+                count = write_records(counted(), to or "jsonl", out)
             summary = f"{count:,} records ({records.nbytes:,} bytes)"
             if warned:
                 err_console.print(f"{warned:,} records carry warnings (see _warnings)")

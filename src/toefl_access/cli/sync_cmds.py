@@ -16,10 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..dates import UTC, api_format, parse_duration, parse_instant
-from ..errors import KEY_ADVICE
+from ..errors import KEY_ADVICE, UsageError
 from ..windows import Window
 from . import main
-from .configured import load_settings, settings_options
+from .configured import existing_db, load_settings, settings_options
 
 if TYPE_CHECKING:  # the store and sync (SQLAlchemy) load only for the commands that use them
     from ..settings import Settings
@@ -252,7 +252,7 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
     from ..sensitive import META_MODE, describe
     from ..store import open_store
 
-    url = load_settings(config_path, db=db_url).db
+    url = existing_db(load_settings(config_path, db=db_url).db)
     with open_store(url) as store:
         st = store.status(runs=runs)
         personal = describe(store.meta_get(META_MODE))
@@ -388,6 +388,27 @@ def _say_reordered(corrected: int, reordered: int) -> None:
     )
 
 
+DEMO_MARK = "created_by"
+
+
+def _check_demo_db(store: Any, path: Path, *, created: bool) -> None:
+    """Mark a database the demo creates; refuse one it did not (the mock's made-up reports
+    would mix with real ones and move their watermark). An unmarked empty database, or the
+    default demo file of an earlier version, is taken and marked."""
+    mark = store.meta_get(DEMO_MARK)
+    if mark == "demo":
+        return
+    reports = store.status(runs=0).reports
+    if created or (mark is None and (reports == 0 or path.name == DEMO_DB)):
+        store.meta_set(DEMO_MARK, "demo")
+        return
+    raise UsageError(
+        f"{path} is not a database the demo created (it holds {reports} reports): the demo "
+        f"writes made-up reports, so it only uses its own file. Give --db another file, or "
+        f"leave it out for {DEMO_DB}."
+    )
+
+
 @main.command("demo")
 @click.option("--days", default=60, show_default=True, help="How many days to sync.")
 @click.option("--per-day", default=40, show_default=True, help="Reports the mock releases a day.")
@@ -407,8 +428,12 @@ def demo_cmd(days: int, per_day: int, db_path: str) -> None:
     started = time.monotonic()
     now = dt.datetime.now(UTC).replace(microsecond=0)
     api = MockApi(authcode=DEMO_AUTHCODE, seed=2026, per_day=per_day)
-    url = "sqlite:///" + str(Path(db_path).resolve())
+    path = Path(db_path).resolve()
+    url = "sqlite:///" + str(path)
     console = Console()
+    existed = path.exists()
+    with open_store(url) as store:
+        _check_demo_db(store, path, created=not existed)
     with serve(api) as base_url:
         console.print(f"Mock TOEFL Access API running at {base_url}")
         settings = SyncSettings(since=now - dt.timedelta(days=days), concurrency=4)
