@@ -26,6 +26,41 @@ err_console = Console(stderr=True, highlight=False)
 KEY_FLAGS = ("--authcode", "--key", "--api-key", "--apikey")
 
 
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what
+    could not be written does not fail once more at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM (a service stopping, ``kill``) exits like Ctrl-C does: every ``with`` block
+    unwinds, so a transaction rolls back, the sync lock is released and no partial output
+    file is left behind. Exit code 143 (128 + SIGTERM)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _Usage(click.UsageError):
     """A click usage error with the exit code of a command used wrongly."""
 
@@ -59,6 +94,10 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        with _terminate_cleanly():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
@@ -69,6 +108,16 @@ class Group(click.Group):
             click.echo(f"Error: {printable(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except BrokenPipeError:
+            _quiet_stdout()
+            sys.exit(1)
+        except OSError as exc:  # standard output on a full disk, a dead terminal, ...
+            import errno
+
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                _quiet_stdout()
+                click.echo(f"Error: cannot write the output: {exc.strerror}", err=True)
+            else:
+                click.echo(f"Error: {printable(str(exc))}", err=True)
             sys.exit(1)
 
 

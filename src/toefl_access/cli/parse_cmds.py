@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from .. import layout as layouts
-from ..errors import ToeflAccessError
 from ..output import OUTPUTS, write_csv, write_text
 from ..parse import parse
 from . import main, output_stream, write_records
@@ -43,19 +41,15 @@ def parse_cmd(
     lay = layouts.load(layout) if layout else None
     records = parse(file, format=from_, layout=lay, strict=strict)
     to_file = out not in (None, "-")
-    try:
-        if to == "csv":
-            with output_stream(out, binary=False, bom=True) as fh:
-                count = write_csv(records, fh, layout=lay)
-        elif to == "text":
-            with output_stream(out, binary=True) as fh:
-                count = write_text(records, fh, layout=lay)
-        else:
-            count = write_records(records, to, out)
-    except ToeflAccessError:
-        if to_file:  # a half-written file must not pass for a complete one
-            Path(str(out)).unlink(missing_ok=True)
-        raise
+    # a file appears complete or not at all (an error leaves what was there)
+    if to == "csv":
+        with output_stream(out, binary=False, bom=True) as fh:
+            count = write_csv(records, fh, layout=lay)
+    elif to == "text":
+        with output_stream(out, binary=True) as fh:
+            count = write_text(records, fh, layout=lay)
+    else:
+        count = write_records(records, to, out)
     if to_file:
         click.echo(f"{count} records written to {out}", err=True)
 

@@ -393,13 +393,14 @@ DEMO_MARK = "created_by"
 
 def _check_demo_db(store: Any, path: Path, *, created: bool) -> None:
     """Mark a database the demo creates; refuse one it did not (the mock's made-up reports
-    would mix with real ones and move their watermark). An unmarked empty database, or the
-    default demo file of an earlier version, is taken and marked."""
+    would mix with real ones and move their watermark). An unmarked database that was never
+    synced, or the default demo file of an earlier version, is taken and marked."""
     mark = store.meta_get(DEMO_MARK)
     if mark == "demo":
         return
-    reports = store.status(runs=0).reports
-    if created or (mark is None and (reports == 0 or path.name == DEMO_DB)):
+    status = store.status(runs=1)
+    reports, unused = status.reports, not status.runs and not status.reports
+    if created or (mark is None and (unused or path.name == DEMO_DB)):
         store.meta_set(DEMO_MARK, "demo")
         return
     raise UsageError(
