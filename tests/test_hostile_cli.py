@@ -204,3 +204,77 @@ def test_standard_output_on_a_full_disk_is_one_sentence() -> None:
                                   stderr=subprocess.PIPE, timeout=60)  # fmt: skip
         assert done.returncode == 1
         assert done.stderr == b"Error: cannot write the output: No space left on device\n"
+
+
+# -- absurd values: one sentence each -------------------------------------------------------
+
+ENV = {
+    "TOEFL_ACCESS_AUTHCODE": DEMO_AUTHCODE,
+    "TOEFL_ACCESS_BASE_URL": "http://127.0.0.1:9/scores",  # nothing listens there
+    "TOEFL_ACCESS_AUTHCODE_FILE": "",
+    "TOEFL_ACCESS_DB": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "code"),
+    [
+        (["sync", "--since", "2026-01-01", "--window", "99999999d"], "longer than 3650 days", 1),
+        (["sync", "--lookback", "999999999999d"], "longer than 3650 days", 1),
+        (["sync", "--since", "2026-01-01", "--lag", "99999999999d"], "longer than 3650 days", 1),
+        (["sync", "--since", "9999-12-31"], "outside 1970..2199", 1),
+        (["fetch", "--start", "9999-12-31T23:59:58", "--end", "9999-12-31T23:59:59.5"],
+         "outside 1970..2199", 1),
+        (["fetch", "--start", "0001-01-01", "--end", "0001-01-02"], "outside 1970..2199", 1),
+        (["status", "--runs", "99999999999999999999"], "not in the range 0<=x<=1000", 64),
+        (["status", "--db", "postgresql://u@127.0.0.1:abc/db"], "is not a database URL", 1),
+    ],
+)  # fmt: skip
+def test_absurd_values_are_one_sentence(
+    tmp_path: Path, args: list[str], says: str, code: int
+) -> None:
+    if "--db" not in args and args[0] in ("sync", "status"):
+        args = [*args, "--db", f"sqlite:///{tmp_path}/t.db"]
+    result = cli(*args, env=ENV)
+    assert result.exit_code == code, result.output
+    assert says in result.stderr and "Traceback" not in result.output
+
+
+def test_a_nul_in_the_database_url_is_one_sentence(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('db = "postgresql://u@h/a\\u0000b"\n')
+    message = one_error(cli("status", "--config", str(settings), env=ENV))
+    assert "is not a database URL" in message and "\x00" not in message
+
+
+def test_a_settings_file_that_is_not_utf8(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes(b'db = "\xff\xfe"\n')
+    message = one_error(cli("status", "--config", str(settings), env=ENV))
+    assert "is not UTF-8 text" in message
+
+
+def test_a_csv_field_over_the_csv_limit(tmp_path: Path) -> None:
+    big = tmp_path / "cancel.csv"
+    big.write_text("registration_number,test_date,reason\n1234567890123456,2026-01-01,"
+                   + "x" * 140_000 + "\n")  # fmt: skip
+    db = f"sqlite:///{tmp_path}/db.db"
+    from toefl_access.store import open_store
+
+    open_store(db).close()
+    message = one_error(cli("cancel", "import", str(big), "--db", db))
+    assert "line 2: cannot read the line: field larger than field limit" in message
+    layout = tmp_path / "layout.csv"
+    layout.write_text("start,end,size,name,kind,label,source\n1,4,4,institution_code,code,"
+                      + "L" * 140_000 + ",ets\n")  # fmt: skip
+    message = one_error(cli("parse", str(SAMPLE), "--layout", str(layout)))
+    assert "row 2: cannot read the row: field larger than field limit" in message
+
+
+def test_a_layout_declaring_a_giant_field(tmp_path: Path) -> None:
+    layout = tmp_path / "giant.csv"
+    layout.write_text("start,end,size,name,kind,label,source\n1,4,4,institution_code,code,I,ets\n"
+                      "5,1000000004,1000000000,huge,text,H,ets\n")  # fmt: skip
+    for args in (["parse", str(SAMPLE), "--layout", str(layout)], ["layouts", str(layout)]):
+        message = one_error(cli(*args))
+        assert "past the 65,536 bytes a record may have" in message

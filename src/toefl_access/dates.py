@@ -26,6 +26,11 @@ def to_utc(value: dt.datetime | dt.date) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+#: The range of dates a user may give (anything else is a typo, and year 9999 overflows).
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
 def parse_instant(text: str | dt.datetime | dt.date, *, what: str = "date") -> dt.datetime:
     """Parse a user's date or time into an aware UTC datetime, naming the value on failure."""
     if isinstance(text, dt.date):
@@ -36,17 +41,23 @@ def parse_instant(text: str | dt.datetime | dt.date, *, what: str = "date") -> d
     candidate = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate):
-            return to_utc(dt.date.fromisoformat(candidate))
-        if not re.fullmatch(
+            value = to_utc(dt.date.fromisoformat(candidate))
+        elif re.fullmatch(
             r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2})?", candidate
         ):
+            value = to_utc(dt.datetime.fromisoformat(candidate))
+        else:
             raise ValueError(raw)
-        return to_utc(dt.datetime.fromisoformat(candidate))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise DateError(
             f"{what} {raw!r} is not a date or time; write it like 2025-04-21, "
             "2025-04-21T16:45:03 (UTC), 2025-04-21T16:45:03Z or 2025-04-21T18:45:03+02:00"
         ) from None
+    if not EARLIEST <= value <= LATEST:
+        raise DateError(
+            f"{what} {raw!r} is outside {EARLIEST:%Y}..{LATEST:%Y}, where score reports can be"
+        )
+    return value
 
 
 def api_format(value: dt.datetime) -> str:
@@ -65,6 +76,10 @@ def check_window(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.
     return start, end
 
 
+#: The longest duration any setting takes (ten years).
+MAX_DURATION = dt.timedelta(days=3650)
+
+
 def parse_duration(text: str | dt.timedelta, *, what: str = "duration") -> dt.timedelta:
     """``1d``, ``3d``, ``5m``, ``12h``, ``90s``, ``2w`` (or a bare number of seconds)."""
     if isinstance(text, dt.timedelta):
@@ -72,7 +87,13 @@ def parse_duration(text: str | dt.timedelta, *, what: str = "duration") -> dt.ti
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
     if not m:
         raise DateError(f"{what} {text!r} is not a duration; write it like 90s, 5m, 12h, 1d or 2w")
-    return dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "s"])
+    seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    if not seconds <= MAX_DURATION.total_seconds():
+        raise DateError(
+            f"{what} {text.strip()!r} is longer than {MAX_DURATION.days} days; TOEFL scores "
+            "are valid for two years, so no window, lookback or lag needs more"
+        )
+    return dt.timedelta(seconds=seconds)
 
 
 def format_duration(delta: dt.timedelta) -> str:

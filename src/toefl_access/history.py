@@ -39,7 +39,7 @@ import io
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,15 @@ def parse_test_date(text: str) -> dt.date:
         ) from None
 
 
+def _csv_rows(reader: Any, path: str) -> Iterator[list[str]]:
+    """The rows of a CSV reader; a row it cannot read is an InputError naming it."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputError(f"cannot read the line: {exc}", source=path,
+                         line=reader.line_num) from None  # fmt: skip
+
+
 def read_cancellations(path: str) -> list[CancelRequest]:
     """The cancellations of a CSV file: ``registration_number,test_date[,reason]``.
 
@@ -219,7 +228,7 @@ def read_cancellations(path: str) -> list[CancelRequest]:
     columns = {"registration_number": 0, "test_date": 1, "reason": 2}
     requests: list[CancelRequest] = []
     problems: list[str] = []
-    for row in reader:
+    for row in _csv_rows(reader, path):
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue

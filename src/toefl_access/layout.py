@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .errors import LayoutError
 
@@ -134,8 +136,19 @@ def validate(
                 source=src,
                 row=row,
             )
+        if f.end > MAX_RECORD_BYTES:
+            raise LayoutError(
+                f"field {f.name!r} ends at byte {f.end:,}, past the {MAX_RECORD_BYTES:,} bytes "
+                "a record may have (ScoreLink records are 900 or 1600 bytes)",
+                source=src,
+                row=row,
+            )
         expected = f.end + 1
     return Layout(name=name, fields=tuple(fields))
+
+
+#: The longest record a layout may describe (a guard against a layout file's typo).
+MAX_RECORD_BYTES = 65_536
 
 
 def _int(value: str, column: str, src: str, row: int) -> int:
@@ -145,6 +158,15 @@ def _int(value: str, column: str, src: str, row: int) -> int:
         raise LayoutError(
             f"column {column!r} must be a whole number, got {value!r}", source=src, row=row
         ) from None
+
+
+def _rows(reader: Any, src: str) -> Iterator[list[str]]:
+    """The rows of a CSV reader; a row it cannot read is a LayoutError naming it."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise LayoutError(f"cannot read the row: {exc}", source=src,
+                          row=reader.line_num) from None  # fmt: skip
 
 
 def _normal(text: str) -> str:
@@ -192,7 +214,7 @@ def parse_layout_csv(text: str, *, name: str, source: str = "") -> Layout:
     col = {h: i for i, h in enumerate(heading)}
     fields: list[Field] = []
     rows: list[int] = []
-    for cells in reader:
+    for cells in _rows(reader, src):
         row = reader.line_num
         if not any(c.strip() for c in cells):
             continue

@@ -210,5 +210,9 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise UsageError(f"the config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {exc.start + 1} cannot be read); save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None

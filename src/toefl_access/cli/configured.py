@@ -8,6 +8,7 @@ tell a flag from a default and apply file < environment < flag.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,15 +52,14 @@ def existing_db(url: str) -> str:
 
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+        database = parsed.database or ""
+        missing = (parsed.drivername.startswith("sqlite") and database
+                   and database != ":memory:" and not os.path.exists(database))  # fmt: skip
+    except (sa.exc.ArgumentError, ValueError):
         return url  # open_store explains
-    database = parsed.database or ""
-    if parsed.drivername.startswith("sqlite") and database and database != ":memory:":
-        from pathlib import Path
-
-        if not Path(database).exists():
-            raise UsageError(
-                f"there is no database at {database}: run `toefl-access sync` first, or "
-                "point --db (or TOEFL_ACCESS_DB, or db in the settings file) at yours"
-            )
+    if missing:
+        raise UsageError(
+            f"there is no database at {database}: run `toefl-access sync` first, or "
+            "point --db (or TOEFL_ACCESS_DB, or db in the settings file) at yours"
+        )
     return url

@@ -245,7 +245,8 @@ def run_sync(
 
 
 @main.command("status")
-@click.option("--runs", default=5, show_default=True, help="How many recent runs to show.")
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(0, 1000),
+              help="How many recent runs to show.")
 @settings_options
 def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
     """Show the watermark, coverage gaps, recent runs and what the database holds."""

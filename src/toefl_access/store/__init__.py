@@ -67,8 +67,11 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     """
     display = mask_url(url)
     try:
+        if "\x00" in url:
+            raise ValueError("a NUL character")
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+        parsed.port  # noqa: B018 (a port that is not a number raises here)
+    except (sa.exc.ArgumentError, ValueError):
         raise UsageError(
             f"{display!r} is not a database URL; use sqlite:///toefl-access.db or "
             "postgresql://user:password@host/database (--db / TOEFL_ACCESS_DB)"
