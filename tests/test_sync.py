@@ -129,7 +129,7 @@ class Flaky:
         return body
 
 
-def test_failed_window_is_retried_and_the_watermark_waits(store: Store) -> None:
+def test_failed_window_is_retried_by_the_next_run(store: Store) -> None:
     api = MockApi(seed=0, per_day=PER_DAY)
     with client_for(api) as client:
         flaky = Flaky(client)
@@ -138,12 +138,18 @@ def test_failed_window_is_retried_and_the_watermark_waits(store: Store) -> None:
         first = sync(flaky, store, SyncSettings(since=SINCE), now=NOW)
         assert first.exit_code == 1
         assert [f.window.start for f in first.failures] == [bad]
-        assert store.watermark() == bad
+        # the watermark is where the runs got to; the hole is a gap, and a failed window
+        assert store.watermark() == first.windows[-1].end
+        assert store.status().gaps == [(bad, bad + D(days=1))]
+        assert store.failed_windows() == [(bad, bad + D(days=1))]
         flaky.fail.clear()
         flaky.calls.clear()
         second = sync(flaky, store, SyncSettings(), now=NOW)
     assert second.exit_code == 0
-    assert min(flaky.calls) == bad - D(days=3)
+    assert second.windows[0].start == bad  # the failed window first, then the lookback
+    assert second.windows[1].start == first.windows[-1].end - D(days=3)
+    assert min(flaky.calls) == bad
+    assert store.status().gaps == [] and store.failed_windows() == []
     assert store.watermark() == second.windows[-1].end
     assert {r["report_key"] for r in store.reports()} == expected_keys(
         SINCE, second.windows[-1].end
@@ -247,3 +253,18 @@ def test_a_second_sync_on_the_same_database_exits_or_waits(store_url: str) -> No
         assert results["second"].counts.new == 0
         keys = [r["report_key"] for r in one.reports()]
         assert len(keys) == len(set(keys))
+
+
+def test_a_backfill_earlier_than_coverage_leaves_the_watermark(store: Store) -> None:
+    api = MockApi(seed=0, per_day=PER_DAY)
+    with client_for(api) as client:
+        recent = sync(client, store, SyncSettings(since=SINCE), now=NOW)
+        watermark = store.watermark()
+        assert watermark == recent.windows[-1].end
+        old = dt.datetime(2026, 1, 10, tzinfo=UTC)
+        back = sync(client, store, SyncSettings(since=old, until=old + D(days=5)), now=NOW)
+        assert back.exit_code == 0
+        assert store.watermark() == watermark  # not moved back to the backfill's end
+        assert store.status().gaps == [(old + D(days=5), SINCE)]  # never asked: a gap
+        nxt = sync(client, store, SyncSettings(), now=NOW + D(hours=6))
+    assert nxt.windows[0].start == watermark - D(days=3)

@@ -100,3 +100,15 @@ def test_plan_rejects_bad_sizes() -> None:
         plan(watermark=t("2025-04-28"), now=t("2025-05-01"), window=D(0))
     with pytest.raises(DateError, match="not before"):
         plan(watermark=None, now=t("2025-05-01"), since=t("2025-04-03"), until=t("2025-04-01"))
+
+
+def test_failed_windows_are_planned_again_before_the_lookback() -> None:
+    failed = [(t("2025-03-10"), t("2025-03-11")), (t("2025-04-29"), t("2025-04-30"))]
+    windows = plan(watermark=t("2025-05-01"), now=t("2025-05-01T12:00:00"), retry=failed)
+    assert windows[0] == Window(t("2025-03-10"), t("2025-03-11"))
+    assert windows[1].start == t("2025-04-28")  # the lookback covers the second one
+    assert sum(w.start == t("2025-04-29") for w in windows) == 1
+    # an explicit range (a backfill) asks for what it names, nothing else
+    named = plan(watermark=t("2025-05-01"), now=t("2025-05-01T12:00:00"), retry=failed,
+                 since=t("2025-01-01"), until=t("2025-01-03"))  # fmt: skip
+    assert [w.start for w in named] == [t("2025-01-01"), t("2025-01-02")]

@@ -142,6 +142,7 @@ def sync(
         )
         windows = plan(
             watermark=store.watermark(),
+            retry=store.failed_windows() if settings.since is None else None,
             now=now,
             since=settings.since,
             until=settings.until,

@@ -4,7 +4,9 @@ Windows are half-open ``[start, end)`` intervals in UTC, aligned to a grid of ``
 size counted from the Unix epoch (midnight UTC for the default of one day), so that runs
 ask for the same windows again and the archive stays comparable. Every run re-reads a
 ``lookback`` overlap before the watermark because reports arrive late; the end is now minus
-a safety ``lag``, so a window is never asked for while the API may still be filling it.
+a safety ``lag``, so a window is never asked for while the API may still be filling it. A
+run without ``since`` also asks again for every window that failed in an earlier run and
+has not been completed since (``retry``), wherever it lies.
 """
 
 from __future__ import annotations
@@ -61,12 +63,15 @@ def plan(
     window: dt.timedelta = DEFAULT_WINDOW,
     lookback: dt.timedelta = DEFAULT_LOOKBACK,
     lag: dt.timedelta = DEFAULT_LAG,
+    retry: list[tuple[dt.datetime, dt.datetime]] | None = None,
 ) -> list[Window]:
     """The windows of one run.
 
     The start is ``since`` when given, else the watermark minus the lookback; an empty
     database without ``since`` is refused (never an implicit "everything"). The end is
     ``until`` when given, else now minus the lag, and never later than now minus the lag.
+    Without ``since``, the ``retry`` windows (failed earlier, not completed since) that lie
+    before the start come first.
     """
     for name, value in (("--window", window), ("--lookback", lookback), ("--lag", lag)):
         if value < dt.timedelta(0) or (name == "--window" and not value):
@@ -86,6 +91,9 @@ def plan(
         raise DateError(
             f"--since {api_format(to_utc(since))} is not before --until {api_format(to_utc(until))}"
         )
-    if start >= end:
-        return []
-    return split(start, end, window)
+    windows = split(start, end, window) if start < end else []
+    if since is None and retry:  # failed windows of earlier runs, not completed since
+        first = windows[0].start if windows else end
+        again = {Window(to_utc(a), min(to_utc(b), horizon)) for a, b in retry if to_utc(a) < first}
+        windows = sorted(w for w in again if w.start < w.end) + windows
+    return windows

@@ -264,9 +264,22 @@ class StoreCore:
         return merge([(a, b) for a, b in rows])
 
     def watermark(self) -> dt.datetime | None:
-        """The end of the contiguous covered run that starts at the earliest coverage start."""
+        """The end of the newest contiguous covered run: where the next run continues (minus
+        the lookback). A backfill of older windows never moves it back; a window that
+        failed is retried by the next runs (:meth:`failed_windows`), not by holding it."""
         cov = self.coverage()
-        return cov[0][1] if cov else None
+        return cov[-1][1] if cov else None
+
+    def failed_windows(self) -> list[Interval]:
+        """The windows that failed in some run and are not completely covered since."""
+        f = s.window_failures.c
+        with self._guard("reading the failed windows"), self._read() as conn:
+            rows = conn.execute(sa.select(f.window_start, f.window_end).distinct()).all()
+        cov = self.coverage()
+        return sorted(
+            (a, b) for a, b in {(s.to_utc(a), s.to_utc(b)) for a, b in rows}
+            if not any(c <= a and b <= d for c, d in cov)
+        )
 
 
 @contextmanager

@@ -109,7 +109,7 @@ class StoreReader(StoreCore):
             reports=reports,
             revisions=n_revisions,
             archived_responses=n_archive,
-            watermark=cov[0][1] if cov else None,
+            watermark=cov[-1][1] if cov else None,
             coverage=cov,
             gaps=[(a[1], b[0]) for a, b in itertools.pairwise(cov)],
             last_new_report=last_new,
