@@ -62,7 +62,7 @@ def closed_port_url() -> str:
 def test_fetch_writes_the_same_records_from_json_and_from_text(env: pytest.MonkeyPatch) -> None:
     rows = {}
     for fmt in ("json", "text"):
-        result = run("fetch", *WINDOW, "--format", fmt)
+        result = run("fetch", *WINDOW, "--format", fmt, "--sensitive", "keep")
         assert result.exit_code == 0, result.output
         assert result.stderr == ""  # no progress when stderr is not a terminal
         rows[fmt] = [json.loads(line) for line in result.stdout.splitlines()]
@@ -77,11 +77,40 @@ def test_fetch_raw_writes_the_body_exactly(env: pytest.MonkeyPatch, url: str,
         for fmt in ("text", "json"):
             body = client.fetch_body(*WINDOW[1::2], format=fmt).content
             out = tmp_path / f"body.{fmt}"
-            result = run("fetch", *WINDOW, "--format", fmt, "--raw", "-o", str(out))
+            keep = ("--sensitive", "keep")
+            result = run("fetch", *WINDOW, "--format", fmt, "--raw", *keep, "-o", str(out))
             assert result.exit_code == 0, result.output
             assert out.read_bytes() == body
             assert f"{len(body):,} bytes" in result.stderr and str(out) in result.stderr
-            assert run("fetch", *WINDOW, "--format", fmt, "--raw").stdout_bytes == body
+            assert run("fetch", *WINDOW, "--format", fmt, "--raw", *keep).stdout_bytes == body
+
+
+def test_fetch_writes_no_id_number_in_clear_by_default(
+    env: pytest.MonkeyPatch, url: str, tmp_path: Path
+) -> None:
+    with Client(authcode=DEMO_AUTHCODE, base_url=url) as client:
+        clear = [r["security_id_number"] for r in client.fetch(*WINDOW[1::2])]
+    clear = [c for c in clear if c]
+    assert len(clear) > 50
+    env.delenv("TOEFL_ACCESS_SENSITIVE", raising=False)
+    for args in (["--format", "text", "--raw"], ["--format", "json", "--raw"], ["--to", "csv"],
+                 ["--to", "jsonl"]):  # fmt: skip
+        out = tmp_path / "out"
+        result = run("fetch", *WINDOW, *args, "-o", str(out))
+        assert result.exit_code == 0, result.output
+        data = out.read_bytes()
+        assert not any(c.encode() in data for c in clear), args
+        assert "ID numbers are left out: sensitive = hash needs hash_key_file" in result.stderr
+        assert oct(out.stat().st_mode & 0o777) == "0o600"
+    rows = [json.loads(line) for line in run("fetch", *WINDOW).stdout.splitlines()]
+    assert {row["security_id_number"] for row in rows} == {None}
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    env.setenv("TOEFL_ACCESS_HASH_KEY_FILE", str(key))
+    hashed = [json.loads(line)["security_id_number"] for line in run("fetch", *WINDOW).stdout
+              .splitlines()]  # fmt: skip
+    assert all(h is None or len(h) == 64 for h in hashed) and any(hashed)
+    assert not set(hashed) & set(clear)
 
 
 def test_fetch_to_a_csv_file(env: pytest.MonkeyPatch, tmp_path: Path) -> None:

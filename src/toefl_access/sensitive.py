@@ -245,6 +245,42 @@ def protector_for(
     return Protector(mode, key), notices
 
 
+def output_protector(mode: str, *, key_file: str | None = None) -> tuple[Protector, list[str]]:
+    """The protector of an output written outside a database (``fetch``), and notices.
+
+    ``hash`` needs ``hash_key_file`` here (without a database there is no stored key):
+    without one the ID numbers are left out (as ``drop``) and a notice says so.
+    """
+    if mode not in MODES:
+        raise UsageError(f"sensitive = {mode!r} is not one of {', '.join(MODES)}")
+    if mode == "hash" and not key_file:
+        return Protector("drop"), [
+            "ID numbers are left out: sensitive = hash needs hash_key_file outside a database "
+            "(set it for keyed hashes, or sensitive = keep to write the numbers)"
+        ]
+    return Protector(mode, read_key_file(key_file) if mode == "hash" and key_file else None), []
+
+
+def protect(record: Any, protector: Protector) -> Any:
+    """A record read in clear with its ``sensitive`` fields as ``protector`` allows."""
+    if protector.mode == "keep":
+        return record
+    for name in _sensitive_names():
+        value = record.get(name)
+        if value is not None and not is_mask(value):
+            record.put(name, protector.value(value))
+    return record
+
+
+@cache
+def _sensitive_names() -> tuple[str, ...]:
+    """The ``sensitive`` fields of the built-in layouts (JSON records use their names)."""
+    from .layout import CURRENT, LEGACY, builtin
+
+    return tuple(dict.fromkeys(n for lay in (CURRENT, LEGACY) for _, _, n, _ in
+                               spans(builtin(lay))))  # fmt: skip
+
+
 def describe(mode: str | None) -> str:
     """One line for ``status``: how the database keeps ID numbers."""
     if mode is None:

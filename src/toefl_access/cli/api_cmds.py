@@ -29,6 +29,7 @@ from ..errors import (
 from ..output import OUTPUTS
 from ..record import Record
 from . import err_console, main, output_stream, write_records
+from .configured import load_settings
 
 _UNREACHABLE_EXIT = 3
 _REFUSED_EXIT = 2
@@ -77,18 +78,37 @@ def _progress(what: str) -> Iterator[Callable[[int, int | None], None]]:
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write here instead of standard output (only once complete).")
 @click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint (sample data).")
+@click.option("--sensitive", type=click.Choice(["keep", "hash", "drop"]), default=None,
+              help="How ID numbers are written [default: the sensitive setting, hash]; hash "
+              "needs hash_key_file here, else they are left out.")
 def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: str | None,
-              sandbox: bool) -> None:
+              sandbox: bool, sensitive: str | None) -> None:
     """Fetch the score reports released in a window, as records or as the raw body.
 
     The key comes from TOEFL_ACCESS_AUTHCODE or the file named by TOEFL_ACCESS_AUTHCODE_FILE,
     the endpoint from TOEFL_ACCESS_BASE_URL (production when unset). Records carry warnings
-    like `parse`. For regular, resumable imports into a database use `sync`.
+    like `parse`. ID numbers follow the `sensitive` setting, as in the database: under
+    `hash` (the default) they are written as keyed hashes when hash_key_file is set, else
+    left out; `--raw` then masks them in the body (held in memory to do so). Only
+    `keep` writes them as received. For regular, resumable imports into a database use
+    `sync`.
     """
+    from ..sensitive import output_protector, protect
+
     if raw and to:
         raise UsageError("--raw writes the body as received: leave out --to")
+    conf = load_settings(None, sensitive=sensitive)
+    protector, notices = output_protector(conf.sensitive, key_file=conf.hash_key_file)
     with make_client(sandbox) as client, _progress("fetching") as update:
-        if raw:
+        if raw and protector.mode != "keep":
+            from ..preparing import prepare_answer
+
+            body = client.fetch_body(start, end, format=fmt)
+            masked = prepare_answer(body.content, fmt, protector=protector).body
+            with output_stream(out, binary=True) as fh:
+                fh.write(masked)
+            summary = f"{len(masked):,} bytes (ID numbers masked: sensitive = {conf.sensitive})"
+        elif raw:
             with client.fetch_raw(start, end, format=fmt) as answer, \
                     output_stream(out, binary=True) as fh:
                 for chunk in answer.iter_bytes():
@@ -105,13 +125,15 @@ def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: st
                     warned += bool(record.warnings)
                     if records.count % 256 == 0:
                         update(records.nbytes, records.count)
-                    yield record
+                    yield protect(record, protector)
 
             with records:
                 count = write_records(counted(), to or "jsonl", out)
             summary = f"{count:,} records ({records.nbytes:,} bytes)"
             if warned:
                 err_console.print(f"{warned:,} records carry warnings (see _warnings)")
+    for notice in notices:
+        err_console.print(notice)
     if out not in (None, "-"):
         err_console.print(f"{summary} written to {out}")
 
