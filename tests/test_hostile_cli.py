@@ -278,3 +278,18 @@ def test_a_layout_declaring_a_giant_field(tmp_path: Path) -> None:
     for args in (["parse", str(SAMPLE), "--layout", str(layout)], ["layouts", str(layout)]):
         message = one_error(cli(*args))
         assert "past the 65,536 bytes a record may have" in message
+
+
+def test_export_to_dev_null_and_through_a_symlink(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    assert cli("demo", "--db", str(db), "--days", "2", "--per-day", "3").exit_code == 0
+    url = f"sqlite:///{db}"
+    assert cli("export", "--to", "csv", "-o", os.devnull, "--db", url).exit_code == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert cli("export", "--to", "csv", "-o", str(link), "--db", url).exit_code == 0
+    assert link.is_symlink() and real.read_text(encoding="utf-8-sig").startswith("institution")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600

@@ -6,6 +6,7 @@ stderr and the error's exit code; no traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
@@ -138,24 +139,16 @@ def main(verbose: int) -> None:
 @contextmanager
 def output_stream(path: str | None, binary: bool, *, bom: bool = False) -> Iterator[IO[Any]]:
     """The ``-o`` destination (stdout when absent) as a binary or text stream."""
-    if path in (None, "-"):
-        raw = sys.stdout.buffer
+    with contextlib.ExitStack() as stack:
+        if path in (None, "-"):
+            raw: IO[bytes] = sys.stdout.buffer
+        else:  # complete or not at all, owner-only
+            raw = stack.enter_context(output_file(path))
         if binary:
             yield raw
             raw.flush()
             return
         text = io.TextIOWrapper(raw, encoding="utf-8-sig" if bom else "utf-8", newline="")
-        try:
-            yield text
-        finally:
-            text.flush()
-            text.detach()
-        return
-    with output_file(path) as fh:  # complete or not at all, owner-only
-        if binary:
-            yield fh
-            return
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig" if bom else "utf-8", newline="")
         try:
             yield text
         finally:
