@@ -500,7 +500,7 @@ def test_a_missing_extra_is_named(
     synced_store: tuple[Store, Recorder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, _ = synced_store
-    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    monkeypatch.setitem(sys.modules, "xlsxwriter", None)
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingExtraError, match=r"toefl-access\[excel\]"):
         run(store, "xlsx")

@@ -408,7 +408,7 @@ WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes], Spec], int]] = {
     "csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx, "parquet": write_parquet,
     "scorelink": write_scorelink,
 }
-_EXTRAS = {"xlsx": ("openpyxl", "excel", "Exporting to XLSX"),
+_EXTRAS = {"xlsx": ("xlsxwriter", "excel", "Exporting to XLSX"),
            "parquet": ("pyarrow", "parquet", "Exporting to Parquet")}
 
 

@@ -1,9 +1,10 @@
-"""The typed export formats: XLSX (``[excel]`` extra, openpyxl) and Parquet (``[parquet]``
-extra, pyarrow). Called through :func:`toefl_access.export.export`."""
+"""The typed export formats: XLSX (``[excel]`` extra, xlsxwriter) and Parquet
+(``[parquet]`` extra, pyarrow). Called through :func:`toefl_access.export.export`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
@@ -18,73 +19,73 @@ XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
 
 def write_xlsx(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
     """One sheet, frozen header row; scores as numbers, bands as numbers (``0.0``), dates as
-    dates, instants as UTC date-times, codes and names as text (never formulas)."""
-    openpyxl = require("openpyxl", "excel", "Exporting to XLSX")
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    dates, instants as UTC date-times, codes and names as text (never formulas).
 
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("reports")
-    sheet.freeze_panes = "A2"
-    for i, c in enumerate(spec.columns, 1):
-        wide = 12 if c.kind in ("score", "band", "int", "bool", "cefr") else 20
-        sheet.column_dimensions[get_column_letter(i)].width = wide
-
-    def styled(value: Any, fmt: str) -> Any:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = fmt
-        return cell
-
-    def text(value: Any) -> Any:
-        if value is None:
-            return None
-        if ILLEGAL_CHARACTERS_RE.search(value):  # control bytes an XLSX cannot hold
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-        if value[:1] == "=":  # a text cell, never a formula
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.data_type = "s"
-            return cell
-        return value
-
-    def convert(kind: str) -> Callable[[Any], Any]:
-        if kind == "date":
-            return lambda v: None if v is None else styled(v, "yyyy-mm-dd")
-        if kind == "instant":
-            return lambda v: None if v is None else styled(
-                v.astimezone(dt.UTC).replace(tzinfo=None), "yyyy-mm-dd hh:mm:ss")
-        if kind == "band":
-            return lambda v: None if v is None else styled(float(v), "0.0")
-        if kind in ("score", "int", "bool"):
-            return lambda v: v
-        if kind == "warnings":
-            return lambda v: text(warnings_text(v)) if v else None
-        if kind == "json":
-            return lambda v: text(json_text(v)) or None
-        return text
-
-    bold = Font(bold=True)
-    header = []
-    for name in spec.headers:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        cell.data_type = "s"
-        header.append(cell)
-    sheet.append(header)
-    get = getter(spec.columns)
-    cells = [convert(c.kind) for c in spec.columns]
-    count = 0
-    for row in rows:
-        count += 1
-        if count > XLSX_MAX_ROWS:
-            raise ToeflAccessError(
-                f"more than {XLSX_MAX_ROWS} reports do not fit in one Excel sheet; narrow "
-                "the export with --where or --changed-since, or use --to csv or parquet"
-            )
-        sheet.append([cell(v) for cell, v in zip(cells, get(row), strict=True)])
-    book.save(out)
+    Written by xlsxwriter in constant-memory mode: row by row, each row flushed to a
+    temporary file, so memory stays flat however many reports there are.
+    """
+    xlsxwriter = require("xlsxwriter", "excel", "Exporting to XLSX")
+    book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
+                                     "strings_to_formulas": False, "strings_to_urls": False})
+    try:
+        sheet = book.add_worksheet("reports")
+        sheet.freeze_panes(1, 0)
+        bold = book.add_format({"bold": True})
+        formats = {
+            "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+            "instant": book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+            "band": book.add_format({"num_format": "0.0"}),
+        }
+        for i, c in enumerate(spec.columns):
+            sheet.set_column(i, i, 12 if c.kind in ("score", "band", "int", "bool", "cefr") else 20)
+            sheet.write_string(0, i, spec.headers[i], bold)
+        writers = [_cell_writer(sheet, c.kind, formats) for c in spec.columns]
+        get = getter(spec.columns)
+        count = 0
+        for row in rows:
+            count += 1
+            if count > XLSX_MAX_ROWS:
+                raise ToeflAccessError(
+                    f"more than {XLSX_MAX_ROWS} reports do not fit in one Excel sheet; narrow "
+                    "the export with --where or --changed-since, or use --to csv or parquet"
+                )
+            for col, (write, value) in enumerate(zip(writers, get(row), strict=True)):
+                if value is not None:
+                    write(count, col, value)
+    finally:
+        book.close()
     return count
+
+
+# Characters an XLSX (XML 1.0) cannot hold.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _text(value: str) -> str:
+    return _ILLEGAL.sub("\ufffd", value) if _ILLEGAL.search(value) else value
+
+
+def _cell_writer(sheet: Any, kind: str, formats: dict[str, Any]) -> Callable[[int, int, Any], Any]:
+    """How one column's values go into cells (None is never written: a blank cell)."""
+    if kind == "date":
+        fmt = formats["date"]
+        return lambda r, c, v: sheet.write_datetime(r, c, dt.datetime(v.year, v.month, v.day), fmt)
+    if kind == "instant":
+        fmt = formats["instant"]
+        return lambda r, c, v: sheet.write_datetime(
+            r, c, v.astimezone(dt.UTC).replace(tzinfo=None), fmt)
+    if kind == "band":
+        fmt = formats["band"]
+        return lambda r, c, v: sheet.write_number(r, c, float(v), fmt)
+    if kind in ("score", "int"):
+        return sheet.write_number  # type: ignore[no-any-return]
+    if kind == "bool":
+        return sheet.write_boolean  # type: ignore[no-any-return]
+    if kind == "warnings":
+        return lambda r, c, v: v and sheet.write_string(r, c, _text(warnings_text(v)))
+    if kind == "json":
+        return lambda r, c, v: (s := json_text(v)) and sheet.write_string(r, c, _text(s))
+    return lambda r, c, v: sheet.write_string(r, c, _text(v))
 
 
 # -- Parquet ------------------------------------------------------------------------------
