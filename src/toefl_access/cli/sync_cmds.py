@@ -91,9 +91,9 @@ def print_summary(result: SyncResult, console: Console) -> None:
         "unchanged",
         "older",
         "warnings",
-        "failed windows",
+        "failed",
         "MB",
-        "seconds",
+        "s",
     ):
         table.add_column(column, justify="right")
     c = result.counts
