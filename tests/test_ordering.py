@@ -205,16 +205,54 @@ def test_a_new_report_with_a_late_older_revision_is_still_new(
     assert delta(store) == [(key_of(a), "new")]
 
 
+def test_a_window_read_again_with_a_changed_answer_takes_the_newer_answer(
+    store: Store, versions: list[Report]
+) -> None:
+    a, b = versions[:2]
+    other = Gen(12).report(scale="0-120")
+    write(store, [other, a], day=1)  # a at line 2
+    write(store, [b], day=1)  # read again: b (a rescored) at line 1 of the newer answer
+    row = next(r for r in store.reports() if r["report_key"] == key_of(a))
+    assert row["raw"] == b.line() and row["revisions"] == 2
+
+
+def test_a_key_twice_in_a_changed_re_read_of_an_earlier_window(
+    store: Store, versions: list[Report]
+) -> None:
+    a, b, c = versions[:3]
+    other = Gen(13).report(scale="0-120")
+    write(store, [other, a], day=1)
+    write(store, [c], day=4)  # a newer revision in a later window
+    counts = write(store, [b, a], day=1)  # read again: a new record of the key, then a seen one
+    assert counts.older == 1 and counts.unchanged == 1
+    (row,) = [r for r in store.reports() if r["report_key"] == key_of(a)]
+    assert row["raw"] == c.line()
+    # (a, seen before, keeps the place of its first answer: the documented limit)
+    assert raws(store, key_of(a)) == [a.line(), b.line(), c.line()]
+
+
+def test_last_seen_moves_when_an_early_record_changes_nothing(
+    store: Store, versions: list[Report]
+) -> None:
+    a = versions[0]
+    write(store, [a], day=4)
+    (before,) = store.reports()
+    write(store, [a], day=2)  # the same content, earlier: the revision moves back
+    (after,) = store.reports()
+    assert after["last_seen"] > before["last_seen"]
+
+
 def test_runs_and_plan_are_the_rule() -> None:
-    def at(day: int, line: int, digest: bytes, seq: int = 0) -> Sighting:
-        return Sighting(T0 + day * DAY, line, seq, digest, T0, 1, T0, None)
+    def at(day: int, line: int, digest: bytes, seq: int = 0, answer: int = 0) -> Sighting:
+        return Sighting(T0 + day * DAY, line, seq, digest, T0, 1, T0, answer)
 
     sightings = [at(3, 1, b"A"), at(1, 2, b"A"), at(2, 1, b"B"), at(1, 1, b"A"), at(5, 1, b"B")]
     assert [[x.digest for x in run] for run in runs_of(sightings)] == [
         [b"A", b"A"], [b"B"], [b"A"], [b"B"]
     ]  # fmt: skip
-    # two sightings at the very same place: arrival decides
-    assert [run[0].digest for run in runs_of([at(1, 1, b"B", 2), at(1, 1, b"A", 1)])] == [
+    # two answers of one window: the newer answer comes after the older, whatever the lines
+    assert [run[0].digest for run in runs_of([at(1, 1, b"B", answer=9), at(1, 5, b"A",
+                                                                           answer=3)])] == [
         b"A", b"B"
     ]  # fmt: skip
     assert plan([], []) == []

@@ -4,9 +4,10 @@
 window whose answer carried them, then their position (line, or item of a JSON answer) in
 that answer. The current row is always the last revision in that order.** When, in which
 run and by which window a revision *arrived* is kept on it as provenance (``received_at``,
-``run_id``), never used to choose the current one. (Only two sightings at the very same
-place, a window whose answer changed between two reads, are taken in the order they
-arrived: there is nothing else to go by.)
+``run_id``), never used to choose the current one. (Only when a window is read again and
+its answer has *changed* does arrival count: the newer answer of that window comes after
+the older one, as the vendor's later word on it. Answers read again unchanged add nothing.
+Known limit: an answer that changes back, A then B then A at the same line, keeps B.)
 
 Every record the API sends is a *sighting* (``report_sightings``: report key, window, line,
 content digest, and the run that brought it). The revisions are the sightings in reported
@@ -59,10 +60,15 @@ class Sighting(NamedTuple):
     archive_id: int | None
 
 
-def reported(sighting: Sighting) -> tuple[dt.datetime, int, int]:
-    """THE ordering rule as a sort key: window start, position in the answer, then (for two
-    sightings at the same place only) arrival."""
-    return (sighting.window_start, sighting.line, sighting.seq)
+def reported(sighting: Sighting) -> tuple[dt.datetime, int, int, int]:
+    """THE ordering rule as a sort key: window start, then the answer (when a window was
+    read again and its answer changed, the newer answer comes after the older one), then
+    the position in that answer (and the sighting's id, for a total order)."""
+    return (sighting.window_start, sighting.archive_id or 0, sighting.line, sighting.seq)
+
+
+def _place_key(start: dt.datetime, archive_id: int | None, line: int | None) -> tuple[Any, ...]:
+    return (start, archive_id or 0, line or 0)
 
 
 def runs_of(sightings: Iterable[Sighting]) -> list[list[Sighting]]:
@@ -85,6 +91,7 @@ class StoredRevision(NamedTuple):
     digest: bytes
     window_start: dt.datetime
     line: int | None
+    archive_id: int | None = None
 
 
 class Slot(NamedTuple):
@@ -109,12 +116,13 @@ def plan(sightings: Sequence[Sighting], rows: Sequence[StoredRevision]) -> list[
     if not runs:
         return []
     where = {(x.window_start, x.line, x.digest): i for i, run in enumerate(runs) for x in run}
-    starts = [(run[0].window_start, run[0].line) for run in runs]
+    starts = [_place_key(run[0].window_start, run[0].archive_id, run[0].line) for run in runs]
     kept: list[list[StoredRevision]] = [[] for _ in runs]
     for row in sorted(rows, key=lambda r: (r.revision, r.id)):
         at = where.get((row.window_start, row.line or 0, row.digest))
         if at is None:  # no sighting of that content there (another sensitive mode): by place
-            at = max(bisect.bisect_right(starts, (row.window_start, row.line or 0)) - 1, 0)
+            place = _place_key(row.window_start, row.archive_id, row.line)
+            at = max(bisect.bisect_right(starts, place) - 1, 0)
         kept[at].append(row)
     slots: list[Slot] = []
     for run, stored in zip(runs, kept, strict=True):
@@ -243,7 +251,7 @@ def _reorder_one(
     by_id = {row["id"]: row for row in stored}
     slots = plan(sightings, [
         StoredRevision(row["id"], row["revision"], bytes(row["content_hash"]),
-                       row["window_start"], row["line"]) for row in stored
+                       row["window_start"], row["line"], row["archive_id"]) for row in stored
     ])  # fmt: skip
     current_digest = bytes(report["content_hash"])
     last = slots[-1]
@@ -266,7 +274,10 @@ def _reorder_one(
         and (not slot.lead or _at(by_id[slot.row.id], slot.run[0]))
         for i, slot in enumerate(slots, start=1)
     ):  # fmt: skip
-        return  # already as the rule has it
+        if seen_at is not None:  # already as the rule has it: only seen again
+            conn.execute(t.update().where(t.c.report_key == key).values(
+                last_seen=max(report["last_seen"], s.to_utc(seen_at))))
+        return
     contents = _contents(key, stored, report, fresh)
     changed = new_current is not None
     late = 0
@@ -318,7 +329,11 @@ def _reorder_one(
 
 
 def _at(row: Mapping[str, Any], sighting: Sighting) -> bool:
-    return bool(row["window_start"] == sighting.window_start and row["line"] == sighting.line)
+    """Whether a stored revision already sits at the place of this sighting."""
+    return bool(
+        _place_key(row["window_start"], row["archive_id"], row["line"])
+        == _place_key(sighting.window_start, sighting.archive_id, sighting.line)
+    )
 
 
 def _latest_with(stored: Sequence[Mapping[str, Any]], digest: bytes) -> Mapping[str, Any] | None:

@@ -223,11 +223,10 @@ class WindowWriter(StoreCore):
         comes before a stored sighting to :func:`.ordering.reorder` (see the rule there)."""
         when = self._value(received_at)
         w_start, w_end = self._value(start), self._value(end)
-        # Each stored report, and where it was seen at or after this window's start: at
-        # which lines of this very window (a re-read), or in a later window.
+        # Each stored report, and where it was seen at or after this window's start: which
+        # records of this very window (a re-read), or in a later window.
         stored: dict[str, tuple[int, bytes, int]] = {}
         seen: set[tuple[str, int, bytes]] = set()
-        last_here: dict[str, int] = {}
         later: set[str] = set()
         for key, id_, digest, n, start_seen, line, seen_digest in self._load_state(
             cur, list({i.key for i in incoming}), w_start
@@ -237,21 +236,16 @@ class WindowWriter(StoreCore):
                 continue  # no sighting from this window on
             if start_seen == w_start:
                 seen.add((key, line, seen_digest))
-                if line > last_here.get(key, 0):
-                    last_here[key] = line
             else:
                 later.add(key)
 
         def place(inc: Incoming) -> str:
-            """``seen`` (this sighting is stored), ``before`` (a stored one comes after it)
-            or ``after`` (it comes after every stored one)."""
-            key = inc.key
-            if key in last_here:
-                if (key, inc.line, inc.digest) in seen:
-                    return "seen"
-                if last_here[key] >= inc.line:
-                    return "before"
-            return "before" if key in later else "after"
+            """``seen`` (this sighting is stored), ``before`` (a stored one comes after it:
+            one in a later window) or ``after`` (it comes after every stored one: a new
+            sighting of this window comes from this answer, newer than any stored one)."""
+            if (inc.key, inc.line, inc.digest) in seen:
+                return "seen"
+            return "before" if inc.key in later else "after"
 
         state = {k: _Key(d, n) for k, (_, d, n) in stored.items()}
         parsed: dict[int, Record] = {}
@@ -284,12 +278,12 @@ class WindowWriter(StoreCore):
             key = inc.key
             st = state.get(key)
             if st is not None and key in stored:
-                where = "before" if key in early else place(inc)
-                if where == "seen":
+                where = place(inc)
+                if where == "seen":  # (also for a key some of whose records come early)
                     counts.unchanged += 1
                     touched.add(key)
                     continue
-                if where == "before":
+                if where == "before" or key in early:
                     early.setdefault(key, []).append((at, inc))
                     continue
             sightings.append([key, w_start, inc.line, inc.digest, w_end, run_id, when,
