@@ -293,3 +293,10 @@ def test_export_to_dev_null_and_through_a_symlink(tmp_path: Path) -> None:
     assert cli("export", "--to", "csv", "-o", str(link), "--db", url).exit_code == 0
     assert link.is_symlink() and real.read_text(encoding="utf-8-sig").startswith("institution")
     assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
+def test_a_loop_of_symbolic_links_is_one_sentence(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    message = one_error(cli("parse", str(SAMPLE), "-o", str(loop)))
+    assert "cannot write" in message and "loop of symbolic links" in message

@@ -148,13 +148,14 @@ def output_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{target} is a folder; give a file name, e.g. {target / 'scores.csv'}")
-    resolved = target.resolve() if target.is_symlink() else target
     try:
+        resolved = target.resolve(strict=False) if target.is_symlink() else target
         mode = resolved.stat().st_mode
     except FileNotFoundError:
         mode = None
-    except OSError as exc:
-        raise ToeflAccessError(f"cannot write {target}: {exc.strerror}") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of symbolic links
+        why = getattr(exc, "strerror", None) or "a loop of symbolic links"
+        raise ToeflAccessError(f"cannot write {target}: {why}") from None
     if mode is not None and not stat.S_ISREG(mode):
         try:
             with open(resolved, "wb") as fh:
