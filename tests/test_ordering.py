@@ -439,3 +439,36 @@ def test_any_runs_with_any_failures_give_the_clean_database(
         if not any(a <= start and start + DAY <= b for a, b in covered):
             assert run(store, api, start, start + DAY).exit_code == 0
     assert canonical(store) == clean_40_days
+
+
+def test_a_sensitive_mode_change_never_brings_clear_id_numbers_back(store: Store) -> None:
+    """keep-mode syncs, a replay under hash, then a hash-mode backfill of an older window:
+    the current row keeps the hash (the clear content is not reported later than it)."""
+    from toefl_access.history import replay
+    from toefl_access.preparing import prepare_answer
+    from toefl_access.sensitive import META_MODE, Protector
+
+    a = Gen(5).report(scale="0-120")
+    clear = a.values["security_id_number"]
+    assert clear
+
+    def sync_window(day: int, protector: Protector) -> None:
+        ready = prepare_answer(a.line() + b"\n", "text", protector=protector)
+        run = store.begin_run(started_at=dt.datetime.now(UTC), params={})
+        store.write_window(
+            run_id=run, start=T0 + day * DAY, end=T0 + (day + 1) * DAY, fmt="text",
+            body=ready.body, sha256=hashlib.sha256(ready.body).hexdigest(), status=200,
+            incoming=ready.items, parse=ready.parse, received_at=dt.datetime.now(UTC),
+        )  # fmt: skip
+
+    store.meta_set(META_MODE, "keep")
+    for day in (1, 2, 3):
+        sync_window(day, Protector("keep"))
+    replay(store, sensitive="hash")
+    (row,) = store.reports()
+    hashed = row["security_id_number"]
+    assert hashed != clear and len(hashed) == 64
+    sync_window(0, Protector("hash", b"k" * 32))  # a backfill, in hash mode
+    (row,) = store.reports()
+    assert row["security_id_number"] == hashed and clear.encode() not in row["raw"]
+    assert store.status().misordered == 0

@@ -428,6 +428,7 @@ class HistoryKeeper(StoreCore):
             changed_rows: dict[str, dict[str, Any]] = {}
             revisions: list[dict[str, Any]] = []
             sightings: list[dict[str, Any]] = []
+            rewrites: dict[str, tuple[bytes, bytes]] = {}
             latest: dict[str, dict[str, Any]] = {}  # key -> its newest revision row here
             superseded: dict[str, int] = {}
             for inc in items:
@@ -439,6 +440,13 @@ class HistoryKeeper(StoreCore):
                         counts.unchanged += 1  # an earlier revision sent again
                         continue
                 corrects = cur is not None and inc.digest == cur.digest
+                # the current content as it arrived, stored again under another sensitive
+                # mode: its sightings move to the new digest (the old one must not return)
+                restores = (cur is not None and not corrects
+                            and arrived.get(inc.line) == cur.digest)  # fmt: skip
+                if restores:
+                    assert cur is not None
+                    rewrites[key] = (cur.digest, inc.digest)
                 record = parse(inc)
                 if cur is not None and inc.digest == cur.digest:
                     for name in premasked.get(inc.line, ()):
@@ -483,9 +491,9 @@ class HistoryKeeper(StoreCore):
                 updated.add(key)
                 place = {"window_start": entry.window_start, "window_end": entry.window_end,
                          "archive_id": entry.id, "line": inc.line}  # fmt: skip
-                if corrects and cur.place is not None:
+                if (corrects or restores) and cur.place is not None:
                     place = cur.place  # a new reading of the current revision: right after it
-                elif not corrects:  # content never stored for the report: a sighting too
+                elif not (corrects or restores):  # content never stored for it: a sighting
                     sightings.append({"report_key": key, "content_hash": inc.digest,
                                       "received_at": received_at, "run_id": run_id, **place})
                     cur.place = place
@@ -509,6 +517,8 @@ class HistoryKeeper(StoreCore):
                 )
             if revisions:
                 conn.execute(s.report_revisions.insert(), revisions)
+            for key, (old, new) in rewrites.items():
+                _rewrite_sightings(conn, key, old, new)
             if sightings:
                 conn.execute(s.report_sightings.insert(), sightings)
         return counts, updated
@@ -555,6 +565,19 @@ class HistoryKeeper(StoreCore):
             .values({c: sa.bindparam(f"b_{c}") for c in content}),
             params,
         )
+
+
+def _rewrite_sightings(conn: sa.Connection, key: str, old: bytes, new: bytes) -> None:
+    """Every sighting of ``key`` with content ``old`` now has content ``new`` (the same
+    record stored under another ``sensitive`` mode); one that has both at a place keeps one."""
+    g = s.report_sightings
+    place = sa.tuple_(g.c.window_start, g.c.line)
+    olds = sa.select(g.c.window_start, g.c.line).where(g.c.report_key == key,
+                                                       g.c.content_hash == old)  # fmt: skip
+    conn.execute(g.delete().where(g.c.report_key == key, g.c.content_hash == new,
+                                  place.in_(olds)))  # fmt: skip
+    conn.execute(g.update().where(g.c.report_key == key, g.c.content_hash == old)
+                 .values(content_hash=new))  # fmt: skip
 
 
 def _fill(revision: dict[str, Any], row: dict[str, Any]) -> None:

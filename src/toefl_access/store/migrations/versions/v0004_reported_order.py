@@ -15,6 +15,7 @@ Revises: 0003
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -59,9 +60,17 @@ def upgrade() -> None:
         " run_id, received_at, archive_id) SELECT report_key, window_start, COALESCE(line, 0),"
         " content_hash, window_end, run_id, received_at, archive_id FROM report_revisions"
         " WHERE id IN (SELECT min(id) FROM report_revisions"
-        " GROUP BY report_key, window_start, COALESCE(line, 0), content_hash)"
+        " GROUP BY report_key, window_start, COALESCE(line, 0), content_hash) ORDER BY id"
     ))  # fmt: skip
-    from_archive = _sightings_from_archive(conn)
+    # Archived answers keep ID numbers as the mode of their run had them: after a change of
+    # mode their digests are those of content stored under the old mode, and sightings of
+    # it could bring (e.g.) clear ID numbers back as current. Then only the revisions count.
+    modes = {json.loads(p).get("sensitive") for (p,) in conn.execute(sa.text(
+        "SELECT params FROM sync_runs"))} - {None}  # fmt: skip
+    from_archive: int | str = (
+        _sightings_from_archive(conn) if len(modes) <= 1
+        else "skipped: the sensitive mode changed between runs"
+    )
     reorder_all(conn, why={"upgrade": "0004", "sightings_from_archive": from_archive})
 
 
