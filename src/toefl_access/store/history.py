@@ -23,6 +23,7 @@ from ..errors import UsageError
 from ..record import Record, RecordWarning
 from . import schema as s
 from .core import StoreCore, _encode
+from .ordering import content_of_report, rewrite_sightings
 from .structs import Incoming, WindowCounts
 
 _CHUNK = 500  # keys per IN (...): below every backend's parameter limit
@@ -475,7 +476,7 @@ class HistoryKeeper(StoreCore):
                 else:
                     counts.changed += 1
                     if key in latest:
-                        _fill(latest[key], cur.row)
+                        latest[key].update(content_of_report(cur.row))
                     elif key not in new_rows:
                         superseded[key] = cur.revisions
                     cur.revisions += 1
@@ -518,7 +519,7 @@ class HistoryKeeper(StoreCore):
             if revisions:
                 conn.execute(s.report_revisions.insert(), revisions)
             for key, (old, new) in rewrites.items():
-                _rewrite_sightings(conn, key, old, new)
+                rewrite_sightings(conn, key, old, new)
             if sightings:
                 conn.execute(s.report_sightings.insert(), sightings)
         return counts, updated
@@ -555,7 +556,7 @@ class HistoryKeeper(StoreCore):
         params = []
         for key, (revision, row) in superseded.items():
             values: dict[str, Any] = {}
-            _fill(values, row)
+            values.update(content_of_report(row))
             params.append({"b_key": key, "b_revision": revision,
                            **{f"b_{c}": values[c] for c in content}})
         conn.execute(
@@ -565,27 +566,6 @@ class HistoryKeeper(StoreCore):
             .values({c: sa.bindparam(f"b_{c}") for c in content}),
             params,
         )
-
-
-def _rewrite_sightings(conn: sa.Connection, key: str, old: bytes, new: bytes) -> None:
-    """Every sighting of ``key`` with content ``old`` now has content ``new`` (the same
-    record stored under another ``sensitive`` mode); one that has both at a place keeps one."""
-    g = s.report_sightings
-    place = sa.tuple_(g.c.window_start, g.c.line)
-    olds = sa.select(g.c.window_start, g.c.line).where(g.c.report_key == key,
-                                                       g.c.content_hash == old)  # fmt: skip
-    conn.execute(g.delete().where(g.c.report_key == key, g.c.content_hash == new,
-                                  place.in_(olds)))  # fmt: skip
-    conn.execute(g.update().where(g.c.report_key == key, g.c.content_hash == old)
-                 .values(content_hash=new))  # fmt: skip
-
-
-def _fill(revision: dict[str, Any], row: dict[str, Any]) -> None:
-    """Copy a report row's content into a revision row (it is no longer the current one)."""
-    fields = {n: row[n] for n in s.FIELDS if row.get(n) is not None}
-    revision.update(raw=row["raw"], layout=row["layout"], format=row["format"],
-                    fields=_encode(fields).decode(), extra=row["extra"],
-                    warnings=row["warnings"])  # fmt: skip
 
 
 def _same(columns: dict[str, Any], extra: dict[str, Any], row: dict[str, Any]) -> bool:

@@ -356,3 +356,16 @@ def _contents(
             out[bytes(row["content_hash"])] = {c: row[c] for c in _CONTENT}
     out[bytes(report["content_hash"])] = content_of_report(report)
     return out
+
+
+def rewrite_sightings(conn: sa.Connection, key: str, old: bytes, new: bytes) -> None:
+    """Every sighting of ``key`` with content ``old`` now has content ``new`` (the same
+    record stored under another ``sensitive`` mode); one that has both at a place keeps one."""
+    g = s.report_sightings
+    place = sa.tuple_(g.c.window_start, g.c.line)
+    olds = sa.select(g.c.window_start, g.c.line).where(g.c.report_key == key,
+                                                       g.c.content_hash == old)  # fmt: skip
+    conn.execute(g.delete().where(g.c.report_key == key, g.c.content_hash == new,
+                                  place.in_(olds)))  # fmt: skip
+    conn.execute(g.update().where(g.c.report_key == key, g.c.content_hash == old)
+                 .values(content_hash=new))  # fmt: skip
