@@ -214,6 +214,7 @@ def test_a_window_read_again_with_a_changed_answer_takes_the_newer_answer(
     write(store, [b], day=1)  # read again: b (a rescored) at line 1 of the newer answer
     row = next(r for r in store.reports() if r["report_key"] == key_of(a))
     assert row["raw"] == b.line() and row["revisions"] == 2
+    assert store.status().misordered == 0  # status checks the same order as the rule
 
 
 def test_a_key_twice_in_a_changed_re_read_of_an_earlier_window(

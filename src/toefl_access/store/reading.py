@@ -170,9 +170,11 @@ def _misordered(conn: sa.Connection) -> int:
     )  # fmt: skip
     backwards = sa.select(a.c.report_key).select_from(
         a.join(b, sa.and_(b.c.report_key == a.c.report_key, b.c.revision == a.c.revision + 1))
-    ).where(
-        (b.c.window_start < a.c.window_start)
-        | ((b.c.window_start == a.c.window_start) & (b.c.line < a.c.line))
+    ).where(  # the order key of ordering.reported: window start, answer, line
+        sa.tuple_(b.c.window_start, sa.func.coalesce(b.c.archive_id, 0),
+                  sa.func.coalesce(b.c.line, 0))
+        < sa.tuple_(a.c.window_start, sa.func.coalesce(a.c.archive_id, 0),
+                    sa.func.coalesce(a.c.line, 0))
     )  # fmt: skip
     keys = sa.union(not_last, backwards).subquery()
     return int(conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar_one())
