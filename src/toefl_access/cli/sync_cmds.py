@@ -370,12 +370,13 @@ def db_upgrade_cmd(config_path: str | None, db_url: str | None) -> None:
         before = store.revision()
         store.upgrade()
         click.echo(f"Database at revision {store.revision()}.")
+        status = store.status(runs=50)
         if before and before < "0004":
-            for ledger in store.status(runs=50).runs:
+            for ledger in status.runs:
                 if ledger.params.get("upgrade") == "0004":
                     _say_reordered(ledger.params["corrected"], ledger.params["reordered"])
                     break
-        if store.status(runs=0).misordered:
+        if status.misordered:
             counts = store.repair_order()
             _say_reordered(counts.corrected, counts.reordered)
 

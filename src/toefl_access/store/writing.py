@@ -247,6 +247,10 @@ class WindowWriter(StoreCore):
                 return "seen"
             return "before" if inc.key in later else "after"
 
+        def sighting(inc: Incoming) -> list[Any]:
+            """The ``report_sightings`` row of a record of this window."""
+            return [inc.key, w_start, inc.line, inc.digest, w_end, run_id, when, archive_id]
+
         state = {k: _Key(d, n) for k, (_, d, n) in stored.items()}
         parsed: dict[int, Record] = {}
         if parse_many is not None:  # what will surely be parsed, at once (see below)
@@ -277,7 +281,7 @@ class WindowWriter(StoreCore):
         for at, inc in enumerate(incoming):
             key = inc.key
             st = state.get(key)
-            if st is not None and key in stored:
+            if key in stored:
                 where = place(inc)
                 if where == "seen":  # (also for a key some of whose records come early)
                     counts.unchanged += 1
@@ -286,8 +290,7 @@ class WindowWriter(StoreCore):
                 if where == "before" or key in early:
                     early.setdefault(key, []).append((at, inc))
                     continue
-            sightings.append([key, w_start, inc.line, inc.digest, w_end, run_id, when,
-                              archive_id])  # fmt: skip
+            sightings.append(sighting(inc))
             if st is not None and inc.digest == st.digest:  # sent again, after all stored
                 counts.unchanged += 1
                 touched.add(key)
@@ -327,9 +330,7 @@ class WindowWriter(StoreCore):
             self._touch(cur, ids, when)
         if revisions:
             self._insert_revisions(cur, revisions)
-        if early:
-            sightings += [[inc.key, w_start, inc.line, inc.digest, w_end, run_id, when,
-                           archive_id] for items in early.values() for _, inc in items]
+        sightings += [sighting(inc) for items in early.values() for _, inc in items]
         if sightings:
             self._insert_sightings(cur, sightings)
         if early:
