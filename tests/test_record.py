@@ -224,13 +224,20 @@ def test_warning_describe() -> None:
     assert RecordWarning(field="total", message="m", value="x").describe() == "total = 'x': m"
 
 
-def test_a_record_read_as_a_row_behaves_as_one_built_from_a_dict() -> None:
+def test_a_record_view_on_a_batch_behaves_as_one_built_from_a_dict() -> None:
+    from toefl_access.batch import from_records
+    from toefl_access.layout import Field, validate
+
     names = ("registration_number", "test_date", "institution_code", "department_code",
              "listening")
-    index = {n: i for i, n in enumerate(names)}
+    layout = validate("x", [Field(1, 16, 16, names[0], "code"), Field(17, 24, 8, names[1], "date"),
+                            Field(25, 28, 4, names[2], "code"), Field(29, 30, 2, names[3], "code"),
+                            Field(31, 32, 2, names[4], "score")])
     row = ["0000123456789012", dt.date(2026, 3, 1), "1234", "99", 27]
-    lazy = Record.of_row(names, index, list(row), layout="x", line=3, raw=b"raw",
-                         warnings=[])
+    source = Record(values=dict(zip(names, row, strict=True)), layout="x", line=3, raw=b"raw")
+    batch = from_records([source, source], layout)
+    lazy, other = batch.records()
+    assert lazy._values is None  # a view: nothing built yet
     eager = Record(values=dict(zip(names, row, strict=True)), layout="x", line=3, raw=b"raw")
     assert lazy.names == eager.names == names
     assert lazy.row() == eager.row() == row
@@ -240,6 +247,7 @@ def test_a_record_read_as_a_row_behaves_as_one_built_from_a_dict() -> None:
         lazy["nope"]
     lazy.put("listening", 28)
     eager.put("listening", 28)
+    assert lazy["listening"] == 28 and other["listening"] == 27  # one row only
     assert lazy == eager and repr(lazy) == repr(eager)
     assert lazy.values == {**dict(zip(names, row, strict=True)), "listening": 28}
     lazy.values["listening"] = 29  # once built, values is the record's own dict

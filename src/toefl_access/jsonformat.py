@@ -96,7 +96,8 @@ class _Reader:
         self.fields = {f.name: f for f in layout.data_fields}
         self.keys = key_map(layout)
         self.rules = Rules(
-            self.fields, date_fields=tuple(f.name for f in layout.data_fields if f.kind == "date")
+            self.fields, date_fields=tuple(f.name for f in layout.data_fields if f.kind == "date"),
+            kinds={f.name: f.kind for f in layout.data_fields},
         )
         self._field_of: dict[str, Field | None] = {}  # by key as received: keys repeat
 

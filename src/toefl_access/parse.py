@@ -3,6 +3,14 @@
 >>> from toefl_access import parse
 >>> for record in parse("scores.txt"):          # doctest: +SKIP
 ...     print(record["last_name"], record["total"], record.warnings)
+
+For data work, the same records as Apache Arrow: :func:`parse_table` gives one
+:class:`pyarrow.Table`, :func:`parse_batches` a stream of :class:`pyarrow.RecordBatch` es
+(constant memory). Columns are typed by kind (scores ``int16``, bands ``float64``, dates
+``date32``, text ``string``, blank null) and end with ``_line``, ``_warnings`` and ``_raw``:
+
+>>> table = toefl_access.parse_table("scores.txt")            # doctest: +SKIP
+>>> table.to_pandas()                  # or polars.from_arrow(table), duckdb.sql("... table")
 """
 
 from __future__ import annotations
@@ -12,14 +20,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from . import layout as layouts
-from .errors import InputError
+from .errors import InputError, ToeflAccessError
 from .jsonformat import parse_json
 from .layout import Layout
 from .record import Record
-from .textformat import parse_lines
+from .textformat import text_batches
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .batch import Batch
 
 FORMATS = ("auto", "text", "json")
 
@@ -62,16 +75,10 @@ def open_input(path: str | Path) -> Iterator[tuple[IO[bytes], str]]:
         yield stream, name
 
 
-def parse_stream(
-    stream: IO[bytes],
-    *,
-    format: str = "auto",
-    layout: Layout | str | None = None,
-    source: str = "<input>",
-    strict: bool = False,
-    check: bool = True,
-) -> Iterator[Record]:
-    """Parse records from a binary stream; ``format`` is ``auto``, ``text`` or ``json``."""
+def _checked_stream(
+    stream: IO[bytes], format: str, source: str
+) -> tuple[IO[bytes], str]:
+    """The stream made peekable and its format decided; errors for empty or binary input."""
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     if not hasattr(stream, "peek"):
@@ -86,16 +93,144 @@ def parse_stream(
             "or JSON",
             source=source,
         )
+    return stream, format
+
+
+def _layout(layout: Layout | str | Path | None) -> Layout | None:
+    return layouts.load(layout) if isinstance(layout, str | Path) else layout
+
+
+def parse_stream(
+    stream: IO[bytes],
+    *,
+    format: str = "auto",
+    layout: Layout | str | None = None,
+    source: str = "<input>",
+    strict: bool = False,
+    check: bool = True,
+) -> Iterator[Record]:
+    """Parse records from a binary stream; ``format`` is ``auto``, ``text`` or ``json``."""
+    stream, format = _checked_stream(stream, format, source)
     if format == "json":
-        lay = layouts.load(layout) if isinstance(layout, str) else layout
-        yield from parse_json(stream, layout=lay, source=source, strict=strict, check=check)
+        yield from parse_json(stream, layout=_layout(layout), source=source, strict=strict,
+                              check=check)
         return
-    records = parse_lines(stream, layout=layout, source=source, strict=strict, check=check)
-    first = next(records, None)
-    if first is None:
-        raise InputError("the input holds only blank lines: there are no records", source=source)
-    yield first
-    yield from records
+    for batch in _text(stream, layout=layout, source=source, strict=strict, check=check):
+        yield from batch.records()
+
+
+def _text(stream: IO[bytes], **options: object) -> Iterator[Batch]:
+    """The batches of a text stream; an error when it holds only blank lines."""
+    source = options["source"]
+    empty = True
+    for batch in text_batches(stream, **options):  # type: ignore[arg-type]
+        empty = False
+        yield batch
+    if empty:
+        raise InputError("the input holds only blank lines: there are no records",
+                         source=str(source))
+
+
+def stream_batches(
+    stream: IO[bytes],
+    *,
+    format: str = "auto",
+    layout: Layout | str | None = None,
+    source: str = "<input>",
+    strict: bool = False,
+    check: bool = True,
+    size: int | None = None,
+) -> Iterator[Batch]:
+    """:class:`~toefl_access.batch.Batch` es of up to ``size`` records from a stream
+    (arguments as :func:`parse_stream`); what the bulk writers of ``parse`` consume."""
+    stream, format = _checked_stream(stream, format, source)
+    if format == "text":
+        yield from _text(stream, layout=layout, source=source, strict=strict, check=check,
+                         size=size)
+        return
+    from .batch import from_records
+    from .textformat import BATCH
+
+    lay = _layout(layout) or layouts.builtin(layouts.CURRENT)
+    records = parse_json(stream, layout=lay, source=source, strict=strict, check=check)
+    chunk: list[Record] = []
+    try:
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == (size or BATCH):
+                yield from_records(chunk, lay, format="json")
+                chunk = []
+    except ToeflAccessError:
+        if chunk:
+            yield from_records(chunk, lay, format="json")
+        raise
+    if chunk:
+        yield from_records(chunk, lay, format="json")
+
+
+@contextmanager
+def _source(source: str | Path | bytes) -> Iterator[tuple[IO[bytes], str]]:
+    if isinstance(source, bytes):
+        yield io.BufferedReader(io.BytesIO(source)), "<bytes>"
+        return
+    with open_input(source) as opened:
+        yield opened
+
+
+def batches(
+    source: str | Path | bytes,
+    *,
+    format: str = "auto",
+    layout: Layout | str | None = None,
+    strict: bool = False,
+    check: bool = True,
+    size: int | None = None,
+) -> Iterator[Batch]:
+    """:func:`stream_batches` of a file path (``-`` for stdin) or of bytes."""
+    with _source(source) as (stream, name):
+        yield from stream_batches(stream, format=format, layout=_layout(layout), source=name,
+                                  strict=strict, check=check, size=size)
+
+
+def parse_batches(
+    source: str | Path | bytes,
+    *,
+    format: str = "auto",
+    layout: Layout | str | None = None,
+    strict: bool = False,
+    check: bool = True,
+    size: int | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Parse a file (``-`` for stdin) or bytes into Arrow record batches of up to ``size``
+    records (default 16,384), lazily: memory stays flat however large the file.
+
+    Arguments as :func:`parse`. Each batch has the layout's fields typed by kind, then
+    ``_line`` (int64), ``_warnings`` (list of strings) and ``_raw`` (the line as received;
+    for JSON the object) and, for JSON input, ``_extra`` (unknown keys as JSON text); the
+    schema's metadata ``toefl_access.layout`` names the layout.
+    """
+    for batch in batches(source, format=format, layout=layout, strict=strict, check=check,
+                         size=size):
+        yield batch.data
+
+
+def parse_table(
+    source: str | Path | bytes,
+    *,
+    format: str = "auto",
+    layout: Layout | str | None = None,
+    strict: bool = False,
+    check: bool = True,
+) -> pa.Table:
+    """Parse a file (``-`` for stdin) or bytes into one :class:`pyarrow.Table` (see
+    :func:`parse_batches`). It hands over to pandas (``table.to_pandas()``), polars
+    (``polars.from_arrow(table)``) and DuckDB (``duckdb.sql("select * from table")``)
+    without copying the columns."""
+    import pyarrow as pa
+
+    parts = list(parse_batches(source, format=format, layout=layout, strict=strict,
+                               check=check))
+    return pa.Table.from_batches(parts)
 
 
 def parse(
@@ -112,15 +247,6 @@ def parse(
     is detected. ``strict`` raises :class:`~toefl_access.errors.RecordError` on the first
     warning; ``check=False`` skips validation.
     """
-    if isinstance(layout, str | Path):
-        layout = layouts.load(layout)
-    if isinstance(source, bytes):
-        yield from parse_stream(
-            io.BufferedReader(io.BytesIO(source)),
-            format=format, layout=layout, strict=strict, check=check, source="<bytes>",
-        )
-        return
-    with open_input(source) as (stream, name):
-        yield from parse_stream(
-            stream, format=format, layout=layout, source=name, strict=strict, check=check
-        )
+    with _source(source) as (stream, name):
+        yield from parse_stream(stream, format=format, layout=_layout(layout), source=name,
+                                strict=strict, check=check)

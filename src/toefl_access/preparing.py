@@ -55,7 +55,7 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
     texts with a handful of array operations, instead of a dozen Python steps a line."""
     import numpy as np  # on first use: command start-up stays light
 
-    from .columns import digits, real_date
+    from .batch import digits, real_date
 
     if not lines:
         return []

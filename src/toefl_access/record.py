@@ -73,12 +73,13 @@ class Record:
     bytes; ``line`` is the 1-based line (text) or array index + 1 (JSON); ``warnings`` are
     the broken rules; ``extra`` holds a JSON record's unknown keys.
 
-    A parser reading many lines at once gives each record its typed values as a row and
-    the layout's names; the ``values`` mapping is built from them on first use.
+    A record read from a batch of lines is a *view* on its row of the batch's Arrow
+    columns (:class:`toefl_access.batch.Batch`): ``record["total"]`` reads one column, and
+    nothing is built for the fields nobody reads; ``values`` is made on first use.
     """
 
-    __slots__ = ("_index", "_names", "_row", "_values", "extra", "format", "layout", "line",
-                 "raw", "warnings")
+    __slots__ = ("_batch", "_i", "_values", "extra", "format", "layout", "line", "raw",
+                 "warnings")
     __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
 
     def __init__(
@@ -93,9 +94,8 @@ class Record:
         extra: dict[str, Any] | None = None,
     ) -> None:
         self._values: dict[str, Any] | None = values
-        self._row: list[Any] = []
-        self._names: tuple[str, ...] = ()
-        self._index: dict[str, int] = {}
+        self._batch: Any = None
+        self._i = 0
         self.layout = layout
         self.line = line
         self.raw = raw
@@ -104,22 +104,20 @@ class Record:
         self.extra: dict[str, Any] = {} if extra is None else extra
 
     @classmethod
-    def of_row(
+    def view(
         cls,
-        names: tuple[str, ...],
-        index: dict[str, int],
-        row: list[Any],
+        batch: Any,
+        i: int,
         *,
         layout: str,
         line: int,
         raw: bytes,
         warnings: list[RecordWarning],
     ) -> Record:
-        """A text record whose values are ``row`` (typed, in the order of ``names``;
-        ``index`` maps each name to its place). Parsers share ``names`` and ``index``."""
+        """A text record that is row ``i`` of ``batch`` (a :class:`~toefl_access.batch.Batch`:
+        ``column(name)`` gives a column's Python values, ``names`` the field names)."""
         record = cls.__new__(cls)
-        record._values = None
-        record._row, record._names, record._index = row, names, index
+        record._values, record._batch, record._i = None, batch, i
         record.layout, record.line, record.raw = layout, line, raw
         record.format, record.warnings, record.extra = "text", warnings, {}
         return record
@@ -127,28 +125,31 @@ class Record:
     @property
     def values(self) -> dict[str, Any]:
         if self._values is None:
-            self._values = dict(zip(self._names, self._row, strict=True))
-            self._row, self._names, self._index = [], (), {}
+            self._values = dict(zip(self._batch.names, self._batch.rows()[self._i],
+                                    strict=True))
+            self._batch = None
         return self._values
 
     @values.setter
     def values(self, values: dict[str, Any]) -> None:
-        self._values = values
+        self._values, self._batch = values, None
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The field names, in order (the same tuple for every record a parser reads)."""
-        return self._names if self._values is None else tuple(self._values)
+        """The field names, in order (the same tuple for every record of a batch)."""
+        return self._batch.names if self._values is None else tuple(self._values)  # type: ignore[no-any-return]
 
     def row(self) -> list[Any]:
         """The values in the order of ``names``, as a new list (without building
         ``values``)."""
-        return list(self._row) if self._values is None else list(self._values.values())
+        if self._values is None:
+            return list(self._batch.rows()[self._i])
+        return list(self._values.values())
 
     def put(self, name: str, value: Any) -> None:
         """Set one value (``values[name] = value``, without building ``values``)."""
         if self._values is None:
-            self._row[self._index[name]] = value
+            self._batch.put(self._i, name, value)
         else:
             self._values[name] = value
 
@@ -169,13 +170,14 @@ class Record:
 
     def __getitem__(self, name: str) -> Any:
         if self._values is None:
-            return self._row[self._index[name]]
+            return self._batch.column(name)[self._i]
         return self._values[name]
 
     def get(self, name: str, default: Any = None) -> Any:
         if self._values is None:
-            at = self._index.get(name)
-            return default if at is None else self._row[at]
+            if name not in self._batch.index:
+                return default
+            return self._batch.column(name)[self._i]
         return self._values.get(name, default)
 
     @property
@@ -186,7 +188,7 @@ class Record:
     @property
     def scales(self) -> tuple[str, ...]:
         """The score scales the record carries: ``("0-120",)``, ``("1-6",)``, both, or none."""
-        return scales_of(self.values)
+        return scales_of(self)
 
     def same_report(self, other: Record) -> bool:
         """True when both carry the same values, whatever format or line they came from."""
@@ -198,7 +200,7 @@ class Record:
 _ATTRIBUTES = ("values", "layout", "line", "raw", "format", "warnings", "extra")
 
 
-def scales_of(values: dict[str, Any]) -> tuple[str, ...]:
+def scales_of(values: dict[str, Any] | Record) -> tuple[str, ...]:
     old = any(values.get(n) is not None for n in (*SECTIONS, "total"))
     new = any(values.get(f"ibt26_{n}") is not None for n in (*SECTIONS, "total"))
     return (("0-120",) if old else ()) + (("1-6",) if new else ())
@@ -296,24 +298,34 @@ def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...
 class Rules:
     """The score rules, compiled for the fields a layout has (see :func:`validate`).
 
-    A layout that lacks a field (the legacy one has no MyBest) simply skips its rules.
-    ``check`` needs a mapping that holds every name it was compiled for.
+    A layout that lacks a field (the legacy one has no MyBest) simply skips its rules, and
+    so does one whose field has another kind (``kinds``: a custom layout that keeps a
+    section score as text). ``check`` needs a mapping that holds every name it was
+    compiled for.
     """
 
-    def __init__(self, names: Iterable[str], *, date_fields: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        names: Iterable[str],
+        *,
+        date_fields: tuple[str, ...] = (),
+        kinds: dict[str, str] | None = None,
+    ) -> None:
+        kind_of = kinds or {}
         have = set(names)
 
-        def pick(group: Iterable[str]) -> tuple[str, ...]:
-            return tuple(n for n in group if n in have)
+        def pick(group: Iterable[str], kind: str = "") -> tuple[str, ...]:
+            return tuple(n for n in group if n in have and kind_of.get(n, kind) == kind)
 
         self.sections, self.totals, self.bands = (
-            pick(_SECTION_RANGE), pick(_TOTAL_RANGE), pick(_BANDS)
+            pick(_SECTION_RANGE, "score"), pick(_TOTAL_RANGE, "score"), pick(_BANDS, "band")
         )
-        self.sum = (*SECTIONS, "total") if have.issuperset((*SECTIONS, "total")) else ()
-        self.mean = (*_IBT26_SECTIONS, "ibt26_total") if have.issuperset(
-            (*_IBT26_SECTIONS, "ibt26_total")) else ()
-        self.cefr = tuple((c, b) for c, b in _CEFR_PAIRS if c in have and b in have)
-        self.dates = pick(date_fields)
+        sums, means = (*SECTIONS, "total"), (*_IBT26_SECTIONS, "ibt26_total")
+        self.sum = sums if len(pick(sums, "score")) == 5 else ()
+        self.mean = means if len(pick(means, "band")) == 5 else ()
+        self.cefr = tuple((c, b) for c, b in _CEFR_PAIRS
+                          if pick((c,), "cefr") and pick((b,), "band"))
+        self.dates = pick(date_fields, "date")
         self._sections, self._totals, self._bands = (
             _getter(self.sections), _getter(self.totals), _getter(self.bands)
         )

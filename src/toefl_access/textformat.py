@@ -5,9 +5,10 @@ Positions are bytes: each line is sliced as bytes, then every field is decoded o
 are padded with blanks (editors and mail clients trim them); CRLF, a UTF-8 BOM, blank lines
 and a last line without a newline are accepted. Memory does not grow with the input.
 
-:func:`parse_lines` decodes ``BATCH`` lines at a time with :meth:`Codec.decode_many`, the
-column-wise fast path of :mod:`.columns`; :meth:`Codec.decode` reads one line field by field
-and is the careful path that the batch decoder defers to (and is tested against).
+:func:`text_batches` decodes ``BATCH`` lines at a time into Arrow columns with
+:meth:`Codec.decode_batch` (:mod:`.batch`); :func:`parse_lines` gives their records (views on
+the batches). :meth:`Codec.decode` reads one line field by field and is the careful path
+that the batch decoder defers to (and is tested against).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .record import Record, RecordWarning, Rules, to_band, to_date, utc_today
 log = logging.getLogger("toefl_access.parse")
 
 if TYPE_CHECKING:
-    from .columns import Columns
+    from .batch import Batch, Decoder
 
 BOM = b"\xef\xbb\xbf"
 DETECT_LINES = 200
@@ -190,7 +191,8 @@ class Codec:
         self.spans = {f.name: (f.start, f.end) for f in data}
         self.date_fields = tuple(f.name for f in data if f.kind == "date")
         self._template: dict[str, Any] = dict.fromkeys(self.names)
-        self._rules = Rules(self.names, date_fields=self.date_fields)
+        self._rules = Rules(self.names, date_fields=self.date_fields,
+                            kinds={f.name: f.kind for f in data})
 
     @cached_property
     def _plan(self) -> _Plan:
@@ -245,17 +247,31 @@ class Codec:
         check: bool = True,
         today: dt.date | None = None,
     ) -> list[Record]:
-        """Parse many lines (none longer than the record) at once, column by column.
+        """The records of many lines at once: views on :meth:`decode_batch`'s batch.
 
-        Gives the same records as ``decode`` line by line (see :mod:`.columns`), faster.
+        Gives the same records as ``decode`` line by line, faster.
         """
-        return self._columns.decode(lines, numbers, check=check, today=today)
+        return self.decode_batch(lines, numbers, check=check, today=today).records()
+
+    def decode_batch(
+        self,
+        lines: Sequence[bytes],
+        numbers: Sequence[int],
+        *,
+        check: bool = True,
+        today: dt.date | None = None,
+    ) -> Batch:
+        """Many lines (none longer than the record) as one Arrow batch (see :mod:`.batch`).
+
+        ``numbers`` are their line numbers; ``check`` and ``today`` as ``decode``.
+        """
+        return self._decoder.decode(lines, numbers, check=check, today=today)
 
     @cached_property
-    def _columns(self) -> Columns:
-        from .columns import Columns  # numpy, imported on first use: commands start faster
+    def _decoder(self) -> Decoder:
+        from .batch import Decoder  # pyarrow, imported on first use: commands start faster
 
-        return Columns(self)
+        return Decoder(self)
 
     def _careful(self, padded: bytes) -> tuple[dict[str, Any], list[RecordWarning]]:
         """Field by field, turning what cannot be converted into None and a warning."""
@@ -351,6 +367,51 @@ def _lines(stream: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
         yield lineno, line
 
 
+_Block = tuple[Sequence[int], list[bytes]]  # line numbers and the lines (non-blank)
+
+
+def _blocks(stream: Iterable[bytes], source: str) -> Iterator[_Block]:
+    """The non-blank lines of a stream with their numbers, many at a time, as
+    :func:`_lines` gives them. A binary stream is read in large blocks and split at once
+    (Python does no work per line then); any other iterable is numbered line by line."""
+    read = getattr(stream, "read", None)
+    if read is None:
+        lines = _lines(stream, source)
+        while chunk := list(itertools.islice(lines, 4096)):
+            yield [k for k, _ in chunk], [line for _, line in chunk]
+        return
+    done, rest = 0, b""  # lines before this block; a line not yet ended
+    while data := read(1 << 22):
+        pieces = (rest + data if rest else data).split(b"\n")
+        rest = pieces.pop()
+        yield from _block(pieces, done, source, ended=True)
+        done += len(pieces)
+    if rest:
+        yield from _block([rest], done, source, ended=False)
+
+
+def _block(pieces: list[bytes], done: int, source: str, *, ended: bool) -> Iterator[_Block]:
+    """One block of :func:`_blocks`: line ends and a BOM dropped, blank lines left out; a
+    line with a NUL byte is an error (after the lines before it)."""
+    if ended and any(p[-1:] == b"\r" for p in pieces):
+        pieces = [p[:-1] if p[-1:] == b"\r" else p for p in pieces]
+    if not done and pieces and pieces[0].startswith(BOM):
+        pieces[0] = pieces[0][3:]
+    nul = next((i for i, p in enumerate(pieces) if b"\x00" in p), None)
+    kept = pieces if nul is None else pieces[:nul]
+    if all(kept) and not any(map(bytes.isspace, kept)):
+        yield range(done + 1, done + 1 + len(kept)), kept
+    else:
+        numbered = [(done + 1 + i, p) for i, p in enumerate(kept) if p and not p.isspace()]
+        yield [k for k, _ in numbered], [p for _, p in numbered]
+    if nul is not None:
+        raise InputError(
+            "this looks like a binary file (it contains NUL bytes), not ScoreLink records",
+            source=source,
+            line=done + 1 + nul,
+        )
+
+
 def detect_layout(lengths: Iterable[int]) -> str:
     """The legacy layout when every record is exactly 900 bytes, else the current one."""
     seen = list(lengths)
@@ -394,93 +455,113 @@ def parse_lines(
 
     ``layout`` is a Layout, a built-in name, or None to detect it from the first lines.
     ``strict`` raises :class:`RecordError` on the first warning; ``pad=False`` refuses
-    short lines (for API answers, where a short line means a cut body).
+    short lines (for API answers, where a short line means a cut body). The records are
+    views on the batches of :func:`text_batches`.
     """
-    lines = _lines(stream, source)
+    for batch in text_batches(stream, layout=layout, source=source, strict=strict,
+                              check=check, pad=pad):
+        yield from batch.records()
+
+
+def text_batches(
+    stream: Iterable[bytes],
+    *,
+    layout: Layout | str | None = None,
+    source: str = "<input>",
+    strict: bool = False,
+    check: bool = True,
+    pad: bool = True,
+    size: int | None = None,
+) -> Iterator[Batch]:
+    """Fixed-length records as :class:`~toefl_access.batch.Batch` es of up to ``size``
+    lines (default :data:`BATCH`); arguments as :func:`parse_lines`.
+
+    With ``strict``, the batch that holds the first record with a warning is cut before
+    it, and a :class:`RecordError` names that record. The lines read before a bad line or
+    a cut stream are given before the error.
+    """
+    blocks = _blocks(stream, source)
     if layout is None:
-        head = list(itertools.islice(lines, DETECT_LINES))
-        layout, guessed = guess_layout([line for _, line in head])
+        head: list[_Block] = []
+        while sum(len(lines) for _, lines in head) < DETECT_LINES:
+            block = next(blocks, None)
+            if block is None:
+                break
+            head.append(block)
+        first = [line for _, lines in head for line in lines][:DETECT_LINES]
+        layout, guessed = guess_layout(first)
         if guessed:
             log.warning(
                 "%s: no line is longer than 900 bytes and none holds data after byte 774, so "
                 "the lines are read as %s (trimmed legacy records); if they are current "
                 "records, give --layout %s", source, layout, layouts.CURRENT,
             )
-        lines = itertools.chain(head, lines)
+        blocks = itertools.chain(head, blocks)
     c = codec(layout)
     today = utc_today()  # once: a stream that runs past midnight keeps its first day
+    limit = size or BATCH
+    length = c.length
     batch: list[bytes] = []
     numbers: list[int] = []
+
+    def decoded(k: int) -> Iterator[Batch]:
+        done = c.decode_batch(batch[:k], numbers[:k], check=check, today=today)
+        del batch[:k], numbers[:k]
+        yield from _checked(done, strict, source)
+
     try:
-        yield from _batched(lines, c, batch, numbers, strict=strict, check=check, pad=pad,
-                            source=source, today=today)
+        for lines_at, lines in blocks:
+            wrong = _wrong_length(lines, length, pad)
+            batch += lines[:wrong]
+            numbers += lines_at[:wrong]
+            while len(batch) >= limit:
+                yield from decoded(limit)
+            if wrong is not None:
+                n = len(lines[wrong])
+                raise InputError(
+                    f"the line is {n} bytes, longer than the {length}-byte {c.layout.name} "
+                    "layout; check the file, or pass --layout" if n > length else
+                    f"the record is {n} bytes, shorter than the {length}-byte layout",
+                    source=source,
+                    line=lines_at[wrong],
+                )
     except (OSError, ToeflAccessError):
-        # the lines read before a cut stream or a bad line are given first
-        yield from _checked(c.decode_many(batch, numbers, check=check, today=today),
-                            strict, source)
+        if batch:
+            yield from decoded(len(batch))
         raise
-    yield from _checked(c.decode_many(batch, numbers, check=check, today=today), strict, source)
+    if batch:
+        yield from decoded(len(batch))
 
 
-def _batched(
-    lines: Iterator[tuple[int, bytes]],
-    c: Codec,
-    batch: list[bytes],
-    numbers: list[int],
-    *,
-    strict: bool,
-    check: bool,
-    pad: bool,
-    source: str,
-    today: dt.date,
-) -> Iterator[Record]:
-    """Decode ``lines`` a batch at a time, leaving the last, partial batch in ``batch``."""
-    length = c.length
-    for lineno, line in lines:
-        n = len(line)
-        if n > length:
-            raise InputError(
-                f"the line is {n} bytes, longer than the {length}-byte {c.layout.name} layout; "
-                "check the file, or pass --layout",
-                source=source,
-                line=lineno,
-            )
-        if n < length and not pad:
-            raise InputError(
-                f"the record is {n} bytes, shorter than the {length}-byte layout",
-                source=source,
-                line=lineno,
-            )
-        batch.append(line)
-        numbers.append(lineno)
-        if len(batch) == BATCH:
-            records = c.decode_many(batch, numbers, check=check, today=today)
-            batch.clear()
-            numbers.clear()
-            yield from _checked(records, strict, source)
+def _wrong_length(lines: list[bytes], length: int, pad: bool) -> int | None:
+    """The first line longer than ``length`` (or, without ``pad``, shorter), or None."""
+    sizes = list(map(len, lines))
+    if not sizes or (max(sizes) <= length and (pad or min(sizes) == length)):
+        return None
+    return next(i for i, n in enumerate(sizes) if n > length or (n < length and not pad))
 
 
-BATCH = 512  # lines decoded together (see columns.py): enough to pay for numpy's calls
+BATCH = 16384  # lines decoded together: enough to pay for the array calls, 26 MB at most
 
 
-def _checked(records: list[Record], strict: bool, source: str) -> Iterator[Record]:
-    """The records, or with ``strict`` a RecordError at the first one with a warning."""
-    if not strict:
-        yield from records
+def _checked(batch: Batch, strict: bool, source: str) -> Iterator[Batch]:
+    """The batch, or with ``strict`` its rows before the first warning and a RecordError."""
+    first = batch.first_warning() if strict else None
+    if first is None:
+        yield batch
         return
-    for record in records:
-        if record.warnings:
-            w = record.warnings[0]
-            raise RecordError(
-                w.message,
-                source=source,
-                line=record.line,
-                field=w.field,
-                start=w.start,
-                end=w.end,
-                value=w.value,
-            )
-        yield record
+    if first:
+        yield batch.head(first)
+    w = batch.warnings[first][0]
+    raise RecordError(
+        w.message,
+        source=source,
+        line=batch.lines[first],
+        field=w.field,
+        start=w.start,
+        end=w.end,
+        value=w.value,
+    )
 
 
 def render(record: Record, layout: Layout | str | None = None) -> bytes:

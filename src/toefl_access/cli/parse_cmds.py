@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from .. import layout as layouts
-from ..output import OUTPUTS, write_csv, write_text
-from ..parse import parse
-from . import main, output_stream, write_records
+from .. import writers
+from ..output import OUTPUTS, write_text
+from ..parse import batches, parse
+from . import main, output_stream
+
+TARGETS = (*OUTPUTS, "parquet")
 
 
 @main.command("parse")
@@ -19,8 +23,9 @@ from . import main, output_stream, write_records
 @click.option("--from", "from_", type=click.Choice(["auto", "text", "json"]), default="auto",
               show_default=True, help="The input's wire format (auto: JSON if it starts "
               "with { or [, else fixed-length ScoreLink lines).")
-@click.option("--to", type=click.Choice(OUTPUTS), default="jsonl", show_default=True,
-              help="The output format.")
+@click.option("--to", type=click.Choice(TARGETS), default="jsonl", show_default=True,
+              help="The output format (parquet: typed columns, see parse_table in the "
+              "README).")
 @click.option("--layout", metavar="NAME|PATH",
               help="A built-in layout (scorelink-1600, scorelink-900) or a layout CSV file "
               "(default: 900 if every record is 900 bytes, else 1600).")
@@ -39,19 +44,24 @@ def parse_cmd(
     CSV output opens in Excel as is: UTF-8 with a BOM, digit-only codes kept as text.
     """
     lay = layouts.load(layout) if layout else None
-    records = parse(file, format=from_, layout=lay, strict=strict)
     to_file = out not in (None, "-")
+    if to == "parquet" and not to_file and sys.stdout.isatty():
+        raise click.UsageError("parquet is a binary format: write it to a file with -o FILE")
     # a file appears complete or not at all (an error leaves what was there)
-    if to == "csv":
-        with output_stream(out, binary=False, bom=True) as fh:
-            count = write_csv(records, fh, layout=lay)
-    elif to == "text":
-        with output_stream(out, binary=True) as fh:
-            count = write_text(records, fh, layout=lay)
-    else:
-        count = write_records(records, to, out)
+    with output_stream(out, binary=True) as fh:
+        if to == "text":
+            count = write_text(parse(file, format=from_, layout=lay, strict=strict), fh,
+                               layout=lay)
+        elif to == "csv":
+            count = writers.write_csv(_batches(file, from_, lay, strict), fh)
+        else:
+            count = writers.WRITERS[to](_batches(file, from_, lay, strict), fh)
     if to_file:
         click.echo(f"{count} records written to {out}", err=True)
+
+
+def _batches(file: str, from_: str, lay: layouts.Layout | None, strict: bool) -> Any:
+    return batches(file, format=from_, layout=lay, strict=strict)
 
 
 @main.command("layouts")

@@ -1,9 +1,10 @@
-"""The column-wise batch decoder gives exactly the records of the one-line decoder.
+"""The Arrow batch decoder gives exactly the records of the one-line decoder.
 
-``Codec.decode_many`` (columns.py) is the fast path of every parse; ``Codec.decode`` is the
+``Codec.decode_batch`` (batch.py) is the fast path of every parse; ``Codec.decode`` is the
 careful one. They must agree on every line, typed value for typed value and warning for
 warning, whatever the line holds: valid reports, damaged numbers, impossible dates,
-Latin-1 and UTF-8 text, tabs and non-breaking spaces, NUL bytes and trimmed lines.
+Latin-1 and UTF-8 text, tabs and non-breaking spaces, NUL bytes and trimmed lines; both in
+the Arrow columns themselves and in the record views on them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toefl_access import layout as layouts
-from toefl_access.columns import Columns
+from toefl_access.batch import Decoder, schema
 from toefl_access.layout import Field, Layout
 from toefl_access.preparing import _key_of_line, identity_spans, keys_of_lines
 from toefl_access.record import Record
@@ -38,10 +39,24 @@ def typed(record: Record) -> list[Any]:
 def agree(layout: str | Layout, lines: list[bytes], *, check: bool = True) -> list[Record]:
     c = codec(layout)
     numbers = list(range(1, len(lines) + 1))
-    many = c.decode_many(lines, numbers, check=check, today=TODAY)
+    batch = c.decode_batch(lines, numbers, check=check, today=TODAY)
+    many = batch.records()
     pairs = zip(lines, numbers, strict=True)
     one = [c.decode(line, k, check=check, today=TODAY) for line, k in pairs]
     assert [typed(r) for r in many] == [typed(r) for r in one]
+    # the Arrow columns themselves hold the same values, typed by kind
+    assert batch.data.schema == schema(c.layout)
+    arrow = [
+        [(k, type(v).__name__, v) for k, v in row.items()]
+        for row in batch.data.to_pylist()
+    ]
+    expected = [
+        [*((k, type(v).__name__, v) for k, v in r.values.items()),
+         ("_line", "int", r.line), ("_warnings", "list", [w.describe() for w in r.warnings]),
+         ("_raw", "bytes", r.raw)]
+        for r in one
+    ]
+    assert arrow == expected
     return many
 
 
@@ -149,7 +164,7 @@ def test_a_layout_it_does_not_cover_goes_line_by_line() -> None:
         Field(start=7, end=9, size=3, name="total", kind="score", label="t"),
     )
     custom = Layout(name="custom", fields=fields)
-    assert not Columns(codec(custom)).usable
+    assert not Decoder(codec(custom)).usable
     agree(custom, [b"250101123", b"      120", b"20250X 12"])
 
 
@@ -164,3 +179,37 @@ def test_report_keys_of_a_whole_answer_are_those_of_each_line(
     junk = [*NASTY, b"00000000", b"20251341", b"  "]
     lines = damaged_lines(data, layout, seed, identity, junk, count=15, trim=False)
     assert keys_of_lines(spans, lines) == [_key_of_line(spans, line) for line in lines]
+
+
+CUSTOM = Layout(name="custom", fields=(
+    Field(start=1, end=16, size=16, name="registration_number", kind="code"),
+    Field(start=17, end=24, size=8, name="test_date", kind="date"),
+    Field(start=25, end=26, size=2, name="listening", kind="score"),
+    Field(start=27, end=28, size=2, name="reading", kind="text"),  # a score kept as text
+    Field(start=29, end=31, size=3, name="total", kind="score"),
+    Field(start=32, end=34, size=3, name="filler_32", kind="filler"),
+    Field(start=35, end=38, size=4, name="ibt26_total", kind="band"),
+    Field(start=39, end=48, size=10, name="last_name", kind="text"),
+    Field(start=49, end=54, size=6, name="big", kind="score"),
+    Field(start=55, end=56, size=2, name="ibt26_total_cefr", kind="cefr"),
+))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from([*NASTY, b"2026", b"0312", b"12", b"4.5", b"C1", b"9" * 6,
+                                  b"Jos\xc3\xa9", b"  ", b"1"]), min_size=0, max_size=14),
+        min_size=1, max_size=12,
+    ),
+    trim=st.booleans(),
+)
+def test_damaged_lines_of_a_custom_layout_agree(rows: list[list[bytes]], trim: bool) -> None:
+    """A custom layout (text where a score would be, a 4-byte band, a 6-digit score)."""
+    lines = []
+    for pieces in rows:
+        line = (b"".join(pieces) + b" " * 56)[:56]
+        lines.append(line.rstrip(b" ") or b"x" if trim else line)
+    assert Decoder(codec(CUSTOM)).usable
+    agree(CUSTOM, lines)
+    agree(CUSTOM, lines, check=False)

@@ -1,0 +1,562 @@
+"""Fixed-length lines decoded a batch at a time into Apache Arrow columns.
+
+A ScoreLink record has about a hundred fields; building a Python object for each of them
+is what made parsing slow. :class:`Decoder` reads a batch of lines as one ``numpy`` byte
+matrix and turns every field into one typed Arrow array at a time:
+
+==================== ======================================================================
+kind                 Arrow type
+==================== ======================================================================
+score                ``int16`` (``int32``/``int64`` for a custom field wider than 4 bytes)
+band                 ``float64`` (the value the text says, as Python reads it)
+date                 ``date32``
+code, text, cefr,    ``string`` (UTF-8; a field whose bytes are not UTF-8 is read as
+sensitive            Latin-1), trailing blanks removed
+==================== ======================================================================
+
+A blank field is null. Each batch also has ``_line`` (the line number), ``_warnings`` (the
+warnings' texts) and ``_raw`` (the line as received); the layout's name is in the schema's
+metadata. Numbers, dates and bands are converted with integer arithmetic on the byte matrix,
+text fields are cut, trimmed and compacted with array operations, and the score rules run
+as vector comparisons that say which records surely break none.
+
+It never decides anything unusual on its own: a line with something a vector cannot read (a
+score with a blank inside, a band written ``4.50``, a date that is not on the calendar, a
+NUL byte) is read by :meth:`Codec.decode <toefl_access.textformat.Codec.decode>`, the careful
+one-line path, and its values are put into the batch; a record the vector checks cannot
+clear is checked by the same :class:`~toefl_access.record.Rules` as that path. So a batch
+holds exactly what ``Codec.decode`` gives line by line; a property test holds them to it.
+
+:class:`Batch` keeps what :class:`~toefl_access.record.Record` views need: a record read
+from a batch is a view on its row, and a column becomes Python values only when somebody
+reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Container, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .layout import Field, Layout
+from .record import CEFR_OF_BAND, Record, RecordWarning, utc_today
+
+if TYPE_CHECKING:
+    from .textformat import Codec
+
+Matrix = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+TEXT_KINDS = frozenset(("code", "text", "sensitive", "cefr"))
+META = ("_line", "_warnings", "_raw")
+LAYOUT_KEY = b"toefl_access.layout"
+SPACE, DOT, ZERO = 0x20, 0x2E, 0x30
+_NONE_CODE = 100  # a band's code when blank; a band "d.d" has code 10 * d + d
+_OK_BAND_CODES = np.zeros(_NONE_CODE + 1, dtype=bool)
+_OK_BAND_CODES[[round(b * 10) for b in CEFR_OF_BAND] + [_NONE_CODE]] = True
+_LEVEL_OF_CODE = np.full(_NONE_CODE + 1, SPACE * 256 + SPACE, dtype=np.int64)
+for _band, _level in CEFR_OF_BAND.items():
+    _LEVEL_OF_CODE[round(_band * 10)] = ord(_level[0]) * 256 + ord(_level[1])
+_WARNINGS_TYPE = pa.list_(pa.string())
+
+
+def arrow_type(f: Field) -> pa.DataType:
+    """The Arrow type of a field's values (see the module docstring)."""
+    if f.kind == "score":
+        return pa.int16() if f.size <= 4 else pa.int32() if f.size <= 9 else pa.int64()
+    if f.kind == "band":
+        return pa.float64()
+    if f.kind == "date":
+        return pa.date32()
+    return pa.string()
+
+
+@cache
+def schema(layout: Layout) -> pa.Schema:
+    """The schema of a layout's batches: its data fields, then ``_line``, ``_warnings``
+    and ``_raw``; the layout's name is the metadata ``toefl_access.layout``."""
+    fields = [pa.field(f.name, arrow_type(f)) for f in layout.data_fields]
+    fields += [pa.field("_line", pa.int64(), nullable=False),
+               pa.field("_warnings", _WARNINGS_TYPE, nullable=False),
+               pa.field("_raw", pa.binary(), nullable=False)]
+    return pa.schema(fields, metadata={LAYOUT_KEY: layout.name.encode()})
+
+
+class Batch:
+    """Records of one layout as an Arrow record batch, and what their views need.
+
+    ``data`` is the :class:`pyarrow.RecordBatch` (see :func:`schema`; a batch of JSON
+    records also has ``_extra``, their unknown keys as JSON text); ``warnings`` holds the
+    :class:`~toefl_access.record.RecordWarning` objects by row (only rows that have some),
+    ``extras`` the unknown keys of JSON records by row. ``layout`` is the layout's name
+    (as records have it), ``spec`` the :class:`~toefl_access.layout.Layout`. :meth:`records` gives one :class:`~toefl_access.record.Record` view a row.
+    Values a view changes (``Record.put``) live in the batch's Python columns; ``data``
+    stays as decoded.
+    """
+
+    __slots__ = ("_lists", "_rows", "data", "extras", "format", "index", "layout", "lines",
+                 "names", "raws", "spec", "warnings")
+
+    def __init__(
+        self,
+        data: pa.RecordBatch,
+        *,
+        layout: Layout,
+        lines: list[int],
+        raws: list[bytes],
+        warnings: dict[int, list[RecordWarning]],
+        format: str = "text",
+        extras: dict[int, dict[str, Any]] | None = None,
+    ) -> None:
+        self.data = data
+        self.extras = extras or {}
+        self.spec = layout
+        self.layout = layout.name
+        self.lines = lines
+        self.raws = raws
+        self.warnings = warnings
+        self.format = format
+        self.names: tuple[str, ...] = tuple(n for n in data.schema.names if n[0] != "_")
+        self.index = {name: j for j, name in enumerate(self.names)}
+        self._lists: dict[str, list[Any]] = {}
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    def __len__(self) -> int:
+        return self.data.num_rows
+
+    def column(self, name: str) -> list[Any]:
+        """A data column as Python values (made on first use, then kept)."""
+        try:
+            return self._lists[name]
+        except KeyError:
+            if name not in self.index:
+                raise
+            values = self._lists[name] = self.data.column(self.index[name]).to_pylist()
+            return values
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Every row's values in the order of ``names`` (made once)."""
+        if self._rows is None:
+            self._rows = list(zip(*map(self.column, self.names), strict=True))
+        return self._rows
+
+    def put(self, row: int, name: str, value: Any) -> None:
+        """Change one value of the Python columns (what the views read)."""
+        self.column(name)[row] = value
+        self._rows = None
+
+    def records(self) -> list[Record]:
+        """One :class:`Record` view a row, in order."""
+        view = Record.view
+        warnings = self.warnings
+        return [
+            view(self, i, layout=self.layout, line=line, raw=raw,
+                 warnings=warnings.get(i) or [])
+            for i, (line, raw) in enumerate(zip(self.lines, self.raws, strict=True))
+        ]
+
+    def head(self, k: int) -> Batch:
+        """The first ``k`` rows as a batch of their own."""
+        return Batch(self.data.slice(0, k), layout=self.spec, lines=self.lines[:k],
+                     raws=self.raws[:k], warnings={i: w for i, w in self.warnings.items()
+                                                   if i < k}, format=self.format,
+                     extras={i: e for i, e in self.extras.items() if i < k})
+
+    def first_warning(self) -> int | None:
+        """The row of the first record with a warning, or None."""
+        return min(self.warnings) if self.warnings else None
+
+
+def _binary(values: Sequence[bytes]) -> pa.Array:
+    """A binary array of ``values`` from one join (no Python object per value)."""
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(values)
+    return pa.Array.from_buffers(pa.large_binary(), len(values),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                                 ).cast(pa.binary())
+
+
+def _warning_texts(n: int, warnings: dict[int, list[RecordWarning]]) -> pa.Array:
+    counts = np.zeros(n, dtype=np.int32)
+    texts: list[str] = []
+    for row in sorted(warnings):
+        counts[row] = len(warnings[row])
+        texts += [w.describe() for w in warnings[row]]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(texts, pa.string()))
+
+
+def finish(
+    layout: Layout,
+    columns: list[pa.Array],
+    *,
+    lines: list[int],
+    raws: list[bytes],
+    warnings: dict[int, list[RecordWarning]],
+    format: str = "text",
+    extras: dict[int, dict[str, Any]] | None = None,
+    raw: pa.Array | None = None,
+) -> Batch:
+    """A :class:`Batch` from typed data columns (layout order) and the rows' metadata;
+    ``extras`` (JSON records' unknown keys by row) adds the ``_extra`` column, ``raw`` is
+    ``raws`` as an array when the caller has it."""
+    n = len(lines)
+    meta = [pa.array(np.array(lines, dtype=np.int64)), _warning_texts(n, warnings),
+            _binary(raws) if raw is None else raw]
+    kind = schema(layout)
+    if extras is not None:
+        texts = [None] * n
+        for row, extra in extras.items():
+            texts[row] = msgspec.json.encode(extra).decode()
+        meta.append(pa.array(texts, pa.string()))
+        kind = kind.append(pa.field("_extra", pa.string()))
+    data = pa.RecordBatch.from_arrays([*columns, *meta], schema=kind)
+    return Batch(data, layout=layout, lines=lines, raws=raws, warnings=warnings,
+                 format=format, extras=extras)
+
+
+def _fit(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """``values`` as an array of ``type_``; a number too large for it becomes null (a JSON
+    score can be any number; its warning already says it is out of range)."""
+    try:
+        return pa.array(values, type_)
+    except (pa.ArrowInvalid, OverflowError):
+        bits = type_.bit_width - 1
+        low, high = -(1 << bits), (1 << bits) - 1
+        return pa.array([v if v is None or low <= v <= high else None for v in values], type_)
+
+
+def from_records(records: Sequence[Record], layout: Layout, *, format: str = "text") -> Batch:
+    """A :class:`Batch` of records that were decoded one at a time (JSON, damaged lines)."""
+    columns = [_fit([r.get(f.name) for r in records], arrow_type(f))
+               for f in layout.data_fields]
+    warnings = {i: list(r.warnings) for i, r in enumerate(records) if r.warnings}
+    extras = {i: r.extra for i, r in enumerate(records) if r.extra}
+    return finish(layout, columns, lines=[r.line for r in records],
+                  raws=[r.raw for r in records], warnings=warnings, format=format,
+                  extras=extras if format == "json" else None)
+
+
+# -- the vector decoder -------------------------------------------------------------------
+
+
+def digit_rows(rows: Matrix) -> tuple[Ints, Mask, Mask]:
+    """Fixed-width fields given byte position by byte position (``rows[k]`` is byte ``k`` of
+    every field) as numbers: (number, blank, neither digits nor blank)."""
+    number = np.zeros(rows.shape[1], dtype=np.int64)
+    all_digits = np.ones(rows.shape[1], dtype=bool)
+    blank = np.ones(rows.shape[1], dtype=bool)
+    for row in rows:
+        digit = row - np.uint8(ZERO)  # a byte below '0' wraps round to a large value
+        all_digits &= digit < 10
+        blank &= row == SPACE
+        number *= 10
+        number += digit
+    return number, blank, ~(all_digits | blank)
+
+
+def digits(sub: Matrix) -> tuple[Ints, Mask, Mask]:
+    """A column of fixed-width fields (one a row) as numbers; see :func:`digit_rows`."""
+    return digit_rows(sub.T)
+
+
+def _band_codes(rows: Matrix) -> tuple[Ints, Mask]:
+    """Bands "d.d" given byte by byte (as :func:`digit_rows`) as codes 10 * d + d (blank:
+    _NONE_CODE), and the rows that are neither."""
+    d0, d2 = rows[0] - np.uint8(ZERO), rows[2] - np.uint8(ZERO)
+    padded = np.ones(rows.shape[1], dtype=bool)
+    for row in rows[3:]:
+        padded &= row == SPACE
+    plain = (d0 < 10) & (rows[1] == DOT) & (d2 < 10) & padded
+    blank = padded & (rows[0] == SPACE) & (rows[1] == SPACE) & (rows[2] == SPACE)
+    code = np.where(plain, d0.astype(np.int64) * 10 + d2, _NONE_CODE)
+    return code, ~(plain | blank)
+
+
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def calendar_days(number: Ints) -> tuple[Ints, Mask]:
+    """``YYYYMMDD`` numbers as days since 1970-01-01, and which are real dates."""
+    y, m, d = number // 10000, number // 100 % 100, number % 100
+    month_ok = (m >= 1) & (m <= 12)
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    last = _MONTH_DAYS[np.where(month_ok, m, 0)] + (leap & (m == 2))
+    real = (y >= 1) & month_ok & (d >= 1) & (d <= last)
+    # days from the civil date (H. Hinnant's algorithm), in integer arithmetic
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468, real
+
+
+def real_date(number: int) -> bool:
+    """Whether ``YYYYMMDD`` (as a number) is a date of the calendar."""
+    return bool(calendar_days(np.array([number], dtype=np.int64))[1][0])
+
+
+def not_utf8(cells: Matrix) -> Mask:
+    """Which fields (one a row of ``cells``) are not valid UTF-8, as Python's strict decoder
+    decides: every lead byte followed by exactly its continuation bytes inside the field,
+    no overlong forms, no surrogates, nothing past U+10FFFF."""
+    c = cells
+    k, w = c.shape
+    cont = (c & 0xC0) == 0x80
+    lead2 = (c >= 0xC2) & (c <= 0xDF)
+    lead3 = (c & 0xF0) == 0xE0
+    lead4 = (c >= 0xF0) & (c <= 0xF4)
+    needed = np.zeros((k, w + 3), dtype=bool)  # a continuation byte is needed here
+    needed[:, 1 : w + 1] |= lead2 | lead3 | lead4
+    needed[:, 2 : w + 2] |= lead3 | lead4
+    needed[:, 3 : w + 3] |= lead4
+    bad = needed[:, w:].any(axis=1) | (needed[:, :w] != cont).any(axis=1)
+    bad |= ((c == 0xC0) | (c == 0xC1) | (c >= 0xF5)).any(axis=1)
+    first, second = c[:, :-1], c[:, 1:]
+    bad |= ((first == 0xE0) & (second < 0xA0)).any(axis=1)  # overlong
+    bad |= ((first == 0xED) & (second > 0x9F)).any(axis=1)  # surrogates
+    bad |= ((first == 0xF0) & (second < 0x90)).any(axis=1)  # overlong
+    bad |= ((first == 0xF4) & (second > 0x8F)).any(axis=1)  # past U+10FFFF
+    return bad
+
+
+def _validity(valid: Mask) -> pa.Buffer | None:
+    return None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+class Decoder:
+    """A layout compiled for decoding batches of lines (see the module docstring).
+
+    ``usable`` is False for a layout the vector path does not cover (a date that is not 8
+    bytes, a score over 18 digits); its lines then go through ``Codec.decode`` one by one.
+    """
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.layout = codec.layout
+        self.length = codec.length
+        fields = self.layout.data_fields
+        self.names = codec.names
+        self.types = [arrow_type(f) for f in fields]
+        index = {f.name: j for j, f in enumerate(fields)}
+
+        def where(kinds: Container[str]) -> list[tuple[int, int, int]]:
+            """(column, first byte, size) of each field of these kinds."""
+            return [(j, f.start - 1, f.size) for j, f in enumerate(fields) if f.kind in kinds]
+
+        self._texts, self._scores = where(TEXT_KINDS), where(("score",))
+        self._dates, self._bands = where(("date",)), where(("band",))
+        self.usable = (
+            all(size == 8 for _, _, size in self._dates)
+            and all(size <= 18 for _, _, size in self._scores)
+            and all(size >= 3 for _, _, size in self._bands)
+        )
+        rules = self._rules = codec._rules
+        kinds = {f.name: f.kind for f in fields}
+        number_rules = (*rules.sections, *rules.totals, *rules.sum)
+        # The vector checks cover the usual kinds; a custom layout that, say, carries a
+        # section score as text is checked record by record.
+        self._vector_rules = (
+            all(kinds[n] == "score" for n in number_rules)
+            and all(kinds[n] == "band" for n in (*rules.bands, *rules.mean))
+            and all(kinds[c] == "cefr" and fields[index[c]].size == 2 for c, _ in rules.cefr)
+            and all(kinds[b] == "band" for _, b in rules.cefr)
+        )
+        self._index = index
+        # the byte positions of numbers, dates, bands and two-byte levels, gathered
+        levels = [(j, f.start - 1, 2) for j, f in enumerate(fields)
+                  if f.kind == "cefr" and f.size == 2]
+        gather: list[int] = []
+        self._at: dict[int, int] = {}  # a field's first byte -> its row in the gathered
+        for _, start, size in (*self._scores, *self._dates, *self._bands, *levels):
+            self._at[start] = len(gather)
+            gather += range(start, start + size)
+        self._gather = np.array(gather, dtype=np.intp)
+
+    def decode(
+        self,
+        lines: Sequence[bytes],
+        numbers: Sequence[int],
+        *,
+        check: bool = True,
+        today: dt.date | None = None,
+    ) -> Batch:
+        """The batch of ``lines`` (no line endings, none longer than the record), in order.
+
+        ``numbers`` are their line numbers; ``check`` and ``today`` as ``Codec.decode``.
+        """
+        lines, numbers = list(lines), list(numbers)
+        today = today or utc_today()
+        if not self.usable or not lines:
+            records = [self.codec.decode(line, k, check=check, today=today)
+                       for line, k in zip(lines, numbers, strict=True)]
+            return from_records(records, self.layout)
+        n, length = len(lines), self.length
+        blob = b"".join([line if len(line) == length else line.ljust(length) for line in lines])
+        m: Matrix = np.frombuffer(blob, dtype=np.uint8).reshape(n, length)
+        # The bytes of numbers, dates, bands and levels, one row a byte position: every
+        # operation below then runs along a contiguous row of n bytes.
+        num: Matrix = np.ascontiguousarray(m[:, self._gather].T)
+        odd = np.zeros(n, dtype=bool)
+        hit = blob.find(b"\x00")
+        if hit >= 0:  # a NUL byte: the one-line path sees to it
+            odd = (m == 0).any(axis=1)
+        columns: list[Any] = [None] * len(self.names)
+        values: dict[str, tuple[Ints, Mask]] = {}  # name -> (number, blank) for the rules
+        at = self._at
+        for j, start, size in self._scores:
+            number, blank, bad = digit_rows(num[at[start] : at[start] + size])
+            odd |= bad
+            columns[j] = pa.array(number, mask=blank).cast(self.types[j], safe=False)
+            values[self.names[j]] = (number, blank)
+        latest = np.full(n, -1, dtype=np.int64)
+        for j, start, _ in self._dates:
+            number, blank, bad = digit_rows(num[at[start] : at[start] + 8])
+            days, real = calendar_days(number)
+            odd |= bad | ~(real | blank)
+            np.maximum(latest, np.where(blank, -1, number), out=latest)
+            columns[j] = pa.Array.from_buffers(
+                pa.date32(), n, [_validity(real & ~blank), pa.py_buffer(
+                    np.where(real, days, 0).astype(np.int32))])
+        for j, start, size in self._bands:
+            code, bad = _band_codes(num[at[start] : at[start] + size])
+            odd |= bad
+            columns[j] = pa.array(code / 10, mask=code == _NONE_CODE)
+            values[self.names[j]] = (code, code == _NONE_CODE)
+        ascii_only = blob.isascii()
+        for j, start, size in self._texts:
+            columns[j] = self._text(m, start, size, ascii_only, odd)
+        warnings: dict[int, list[RecordWarning]] = {}
+        if odd.any():
+            self._careful(np.flatnonzero(odd), lines, numbers, columns, warnings, check, today)
+        if check:
+            fine = self._fine(num, values, latest, today) if self._vector_rules else np.zeros(
+                n, dtype=bool)
+            unclear = np.flatnonzero(~(fine | odd))
+            if len(unclear):
+                taken = pa.RecordBatch.from_arrays(columns, names=list(self.names)).take(
+                    pa.array(unclear))
+                check_row = self._rules.check
+                spans = self.codec.spans
+                for i, row in zip(unclear.tolist(), taken.to_pylist(), strict=True):
+                    broken = check_row(row, today=today, spans=spans)
+                    if broken:
+                        warnings[i] = broken
+        raw = None
+        if len(blob) == sum(map(len, lines)):  # no line was padded: the blob is the lines
+            raw = pa.Array.from_buffers(pa.binary(), n, [
+                None, pa.py_buffer(np.arange(0, (n + 1) * length, length, dtype=np.int32)),
+                pa.py_buffer(blob)])
+        return finish(self.layout, columns, lines=numbers, raws=lines, warnings=warnings,
+                      raw=raw)
+
+    def _text(
+        self, m: Matrix, start: int, size: int, ascii_only: bool, odd: Mask
+    ) -> pa.Array:
+        """A text column: each field without trailing blanks, UTF-8 else Latin-1, blank
+        null. (Odd rows get their values later; what is built for them here is unused.)"""
+        n = m.shape[0]
+        sub = m[:, start : start + size]
+        whole = pa.Array.from_buffers(pa.string(), n, [
+            None, pa.py_buffer(np.arange(0, (n + 1) * size, size, dtype=np.int32)),
+            pa.py_buffer(np.ascontiguousarray(sub))])
+        trimmed = pc.ascii_rtrim(whole, " ")  # (bytewise: not yet known to be UTF-8)
+        offsets = np.frombuffer(trimmed.buffers()[1], dtype=np.int32, count=n + 1)
+        array = pa.Array.from_buffers(pa.string(), n, [
+            _validity(np.diff(offsets) > 0), trimmed.buffers()[1], trimmed.buffers()[2]])
+        if ascii_only:
+            return array
+        plain = pc.fill_null(pc.string_is_ascii(array), True)  # (bytewise too)
+        if pc.all(plain).as_py():
+            return array
+        rows = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+        # Fields with bytes over 127: valid UTF-8 stays, any other is read as Latin-1, and
+        # odd rows are emptied (the careful path gives their values).
+        latin1 = not_utf8(sub[rows])
+        fix = sorted({*rows[latin1].tolist(), *rows[odd[rows]].tolist()})
+        if not fix:
+            return array
+        mask = np.zeros(n, dtype=bool)
+        mask[fix] = True
+        cells = array.view(pa.binary()).take(pa.array(fix, pa.int64())).to_pylist()
+        replacements = [b"" if odd[i] else cell.decode("latin-1").encode()
+                        for i, cell in zip(fix, cells, strict=True)]
+        binary = pc.replace_with_mask(array.view(pa.binary()), pa.array(mask),
+                                      pa.array(replacements, pa.binary()))
+        return binary.view(pa.string())
+
+    def _careful(
+        self,
+        rows: Any,
+        lines: list[bytes],
+        numbers: list[int],
+        columns: list[Any],
+        warnings: dict[int, list[RecordWarning]],
+        check: bool,
+        today: dt.date,
+    ) -> None:
+        """Decode the odd rows with ``Codec.decode`` and put their values in ``columns``."""
+        decode = self.codec.decode
+        records = [decode(lines[i], numbers[i], check=check, today=today) for i in rows.tolist()]
+        mask = np.zeros(len(lines), dtype=bool)
+        mask[rows] = True
+        where = pa.array(mask)
+        for j, name in enumerate(self.names):
+            values = pa.array([r.values[name] for r in records], self.types[j])
+            columns[j] = pc.replace_with_mask(columns[j], where, values)
+        for i, record in zip(rows.tolist(), records, strict=True):
+            if record.warnings:
+                warnings[i] = record.warnings
+
+    def _fine(
+        self,
+        num: Matrix,
+        values: dict[str, tuple[Ints, Mask]],
+        latest: Ints,
+        today: dt.date,
+    ) -> Mask:
+        """True for the rows that surely break no score rule (see Rules.check)."""
+        rules = self._rules
+        fine: Mask = latest <= today.year * 10000 + today.month * 100 + today.day
+        for names, high in ((rules.sections, 30), (rules.totals, 120)):
+            for name in names:
+                number, blank = values[name]
+                fine &= blank | (number <= high)
+        for name in rules.bands:
+            code, _ = values[name]
+            fine &= _OK_BAND_CODES[code]
+        if rules.sum:
+            secs = [values[name] for name in rules.sum[:4]]
+            total, total_blank = values[rules.sum[4]]
+            some_blank = total_blank | secs[0][1] | secs[1][1] | secs[2][1] | secs[3][1]
+            fine &= some_blank | (secs[0][0] + secs[1][0] + secs[2][0] + secs[3][0] == total)
+        if rules.mean:
+            codes = [values[name][0] for name in rules.mean]
+            some_blank = np.zeros(num.shape[1], dtype=bool)
+            for code in codes:
+                some_blank |= code == _NONE_CODE
+            bands = [code / 10 for code in codes]  # the same floats as the one-line path
+            mean = np.floor((bands[0] + bands[1] + bands[2] + bands[3]) / 2 + 0.5) / 2
+            fine &= some_blank | (mean == bands[4])
+        if rules.cefr:
+            all_blank = np.ones(num.shape[1], dtype=bool)
+            match = np.ones(num.shape[1], dtype=bool)
+            for level_name, band_name in rules.cefr:
+                at = self._at[self.layout.data_fields[self._index[level_name]].start - 1]
+                level = num[at].astype(np.int64) * 256 + num[at + 1]
+                all_blank &= level == SPACE * 256 + SPACE
+                match &= level == _LEVEL_OF_CODE[values[band_name][0]]
+            fine &= all_blank | match
+        return fine
