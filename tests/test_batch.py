@@ -10,6 +10,7 @@ the Arrow columns themselves and in the record views on them.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +21,12 @@ from hypothesis import strategies as st
 
 from toefl_access import layout as layouts
 from toefl_access.batch import Decoder, schema
+from toefl_access.errors import InputError
 from toefl_access.layout import Field, Layout
 from toefl_access.preparing import _key_of_line, identity_spans, keys_of_lines
 from toefl_access.record import Record
-from toefl_access.textformat import BATCH, codec, parse_lines
+from toefl_access.textformat import codec
+from toefl_access.textread import BATCH, parse_lines, text_batches
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -213,3 +216,48 @@ def test_damaged_lines_of_a_custom_layout_agree(rows: list[list[bytes]], trim: b
     assert Decoder(codec(CUSTOM)).usable
     agree(CUSTOM, lines)
     agree(CUSTOM, lines, check=False)
+
+
+def _outcome(source: Any, *, size: int, layout: str | None, pad: bool = True) -> Any:
+    """Every record (line, bytes, values, warnings) a reading gives, then its error."""
+    got: list[Any] = []
+    try:
+        for batch in text_batches(source, layout=layout, size=size, pad=pad):
+            got += [(r.line, r.raw, r.values, r.warnings) for r in batch.records()]
+    except InputError as exc:
+        return got, (str(exc), exc.line)
+    return got, None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    layout=st.sampled_from([*gen.LAYOUTS, None]),
+    size=st.integers(1, 7),
+    pad=st.booleans(),
+)
+def test_a_stream_read_in_blocks_gives_what_its_lines_give(
+    data: st.DataObject, layout: str | None, size: int, pad: bool
+) -> None:
+    """The block reader of binary streams (whole blocks of full lines as one matrix) and
+    the line-by-line reader agree on every file: short, long and blank lines, CRLF, a BOM,
+    NUL bytes, a last line without a line end, and blocks cut anywhere."""
+    g = gen.Gen(data.draw(st.integers(0, 1000)))
+    kind = layout or gen.CURRENT
+    pieces = []
+    for _ in range(data.draw(st.integers(1, 14))):
+        line = g.report(kind).line()
+        change = data.draw(st.sampled_from(
+            ["", "", "", "short", "long", "blank", "spaces", "nul", "cr"]))
+        line = {"short": line[:-7], "long": line + b"9", "blank": b"", "spaces": b" " * len(line),
+                "nul": line[:5] + b"\x00" + line[6:], "cr": line + b"\r"}.get(change, line)
+        pieces.append(line + data.draw(st.sampled_from([b"\n", b"\r\n"])))
+    body = b"".join(pieces)
+    if data.draw(st.booleans()):
+        body = body.rstrip(b"\n")
+    if data.draw(st.booleans()):
+        body = b"\xef\xbb\xbf" + body
+    by_lines = _outcome(iter(list(io.BytesIO(body))), size=size, layout=layout, pad=pad)
+    by_blocks = _outcome(io.BufferedReader(io.BytesIO(body)), size=size, layout=layout,
+                         pad=pad)
+    assert by_blocks == by_lines

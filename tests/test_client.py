@@ -41,7 +41,8 @@ from toefl_access.errors import (
 )
 from toefl_access.jsonformat import to_object
 from toefl_access.record import Record
-from toefl_access.textformat import BATCH, render
+from toefl_access.textformat import render
+from toefl_access.textread import BATCH
 
 SECRET = "s3cr3t-Value-42"
 KEY = base64.b64encode(f"client-7:{SECRET}".encode()).decode()

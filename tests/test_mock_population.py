@@ -24,7 +24,8 @@ from toefl_access.record import (
     band_total,
     validate,
 )
-from toefl_access.textformat import parse_lines, render
+from toefl_access.textformat import render
+from toefl_access.textread import parse_lines
 
 UTC = dt.UTC
 DATE_FIELDS = tuple(

@@ -20,6 +20,7 @@ from toefl_access import parse, render
 from toefl_access import textformat as tf
 from toefl_access.errors import InputError, RecordError
 from toefl_access.record import Record
+from toefl_access.textread import parse_lines
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))
@@ -234,7 +235,7 @@ def test_parsing_streams_lines_lazily() -> None:
         while True:
             yield line
 
-    first = list(itertools.islice(tf.parse_lines(endless()), 500))
+    first = list(itertools.islice(parse_lines(endless()), 500))
     assert len(first) == 500 and first[-1].line == 500
 
 

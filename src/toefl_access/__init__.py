@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 from .errors import ToeflAccessError
 from .layout import Field, Layout
-from .parse import parse
+from .parse import parse, parse_batches, parse_table
 from .record import Record, RecordWarning
 from .textformat import render
 
@@ -47,6 +47,8 @@ __all__ = [
     "__version__",
     "open_store",
     "parse",
+    "parse_batches",
+    "parse_table",
     "render",
 ]
 

@@ -28,7 +28,8 @@ from .dates import api_format
 from .errors import ApiError, InputError, TransportError, TruncatedResponseError, UsageError
 from .jsonformat import parse_json
 from .record import Record
-from .textformat import BOM, parse_lines
+from .textformat import BOM
+from .textread import parse_lines
 
 log = logging.getLogger("toefl_access.client")
 

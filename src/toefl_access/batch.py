@@ -35,7 +35,7 @@ reads it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -97,21 +97,22 @@ class Batch:
     records also has ``_extra``, their unknown keys as JSON text); ``warnings`` holds the
     :class:`~toefl_access.record.RecordWarning` objects by row (only rows that have some),
     ``extras`` the unknown keys of JSON records by row. ``layout`` is the layout's name
-    (as records have it), ``spec`` the :class:`~toefl_access.layout.Layout`. :meth:`records` gives one :class:`~toefl_access.record.Record` view a row.
-    Values a view changes (``Record.put``) live in the batch's Python columns; ``data``
-    stays as decoded.
+    (as records have it), ``spec`` the :class:`~toefl_access.layout.Layout`.
+    :meth:`records` gives one :class:`~toefl_access.record.Record` view a row. Values a
+    view changes (``Record.put``) live in the batch's Python columns; ``data`` stays as
+    decoded.
     """
 
-    __slots__ = ("_lists", "_rows", "data", "extras", "format", "index", "layout", "lines",
-                 "names", "raws", "spec", "warnings")
+    __slots__ = ("_lists", "_raws", "_rows", "data", "extras", "format", "index", "layout",
+                 "lines", "names", "spec", "warnings")
 
     def __init__(
         self,
         data: pa.RecordBatch,
         *,
         layout: Layout,
-        lines: list[int],
-        raws: list[bytes],
+        lines: Sequence[int],
+        raws: list[bytes] | None,
         warnings: dict[int, list[RecordWarning]],
         format: str = "text",
         extras: dict[int, dict[str, Any]] | None = None,
@@ -121,13 +122,20 @@ class Batch:
         self.spec = layout
         self.layout = layout.name
         self.lines = lines
-        self.raws = raws
+        self._raws = raws
         self.warnings = warnings
         self.format = format
         self.names: tuple[str, ...] = tuple(n for n in data.schema.names if n[0] != "_")
         self.index = {name: j for j, name in enumerate(self.names)}
         self._lists: dict[str, list[Any]] = {}
         self._rows: list[tuple[Any, ...]] | None = None
+
+    @property
+    def raws(self) -> list[bytes]:
+        """Each record's bytes as received (made from ``_raw`` on first use)."""
+        if self._raws is None:
+            self._raws = self.data.column("_raw").to_pylist()
+        return self._raws
 
     def __len__(self) -> int:
         return self.data.num_rows
@@ -166,8 +174,9 @@ class Batch:
     def head(self, k: int) -> Batch:
         """The first ``k`` rows as a batch of their own."""
         return Batch(self.data.slice(0, k), layout=self.spec, lines=self.lines[:k],
-                     raws=self.raws[:k], warnings={i: w for i, w in self.warnings.items()
-                                                   if i < k}, format=self.format,
+                     raws=None if self._raws is None else self._raws[:k],
+                     warnings={i: w for i, w in self.warnings.items() if i < k},
+                     format=self.format,
                      extras={i: e for i, e in self.extras.items() if i < k})
 
     def first_warning(self) -> int | None:
@@ -201,8 +210,8 @@ def finish(
     layout: Layout,
     columns: list[pa.Array],
     *,
-    lines: list[int],
-    raws: list[bytes],
+    lines: Sequence[int],
+    raws: list[bytes] | None,
     warnings: dict[int, list[RecordWarning]],
     format: str = "text",
     extras: dict[int, dict[str, Any]] | None = None,
@@ -212,8 +221,12 @@ def finish(
     ``extras`` (JSON records' unknown keys by row) adds the ``_extra`` column, ``raw`` is
     ``raws`` as an array when the caller has it."""
     n = len(lines)
-    meta = [pa.array(np.array(lines, dtype=np.int64)), _warning_texts(n, warnings),
-            _binary(raws) if raw is None else raw]
+    numbers = (np.arange(lines.start, lines.stop, dtype=np.int64) if isinstance(lines, range)
+               else np.array(lines, dtype=np.int64))
+    if raw is None:
+        assert raws is not None
+        raw = _binary(raws)
+    meta = [pa.array(numbers), _warning_texts(n, warnings), raw]
     kind = schema(layout)
     if extras is not None:
         texts = [None] * n
@@ -332,6 +345,14 @@ def not_utf8(cells: Matrix) -> Mask:
     return bad
 
 
+def _rows_array(m: Matrix) -> pa.Array:
+    """The rows of a contiguous byte matrix as a binary array (no copy)."""
+    n, width = m.shape
+    return pa.Array.from_buffers(pa.binary(), n, [
+        None, pa.py_buffer(np.arange(0, (n + 1) * width, width, dtype=np.int32)),
+        pa.py_buffer(m)])
+
+
 def _validity(valid: Mask) -> pa.Buffer | None:
     return None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
 
@@ -403,15 +424,44 @@ class Decoder:
             records = [self.codec.decode(line, k, check=check, today=today)
                        for line, k in zip(lines, numbers, strict=True)]
             return from_records(records, self.layout)
-        n, length = len(lines), self.length
+        length = self.length
         blob = b"".join([line if len(line) == length else line.ljust(length) for line in lines])
-        m: Matrix = np.frombuffer(blob, dtype=np.uint8).reshape(n, length)
+        m: Matrix = np.frombuffer(blob, dtype=np.uint8).reshape(len(lines), length)
+        raw = None
+        if len(blob) == sum(map(len, lines)):  # no line was padded: the blob is the lines
+            raw = _rows_array(m)
+        return self.decode_matrix(m, numbers, raws=lines, raw=raw, check=check, today=today)
+
+    def decode_matrix(
+        self,
+        m: Matrix,
+        numbers: Sequence[int],
+        *,
+        raws: list[bytes] | None = None,
+        raw: pa.Array | None = None,
+        check: bool = True,
+        today: dt.date | None = None,
+    ) -> Batch:
+        """The batch of the lines that are the rows of ``m`` (each exactly a record long;
+        a row view of a larger buffer will do). ``raws`` are the lines as received when
+        some were padded, or ``raw`` those lines as a binary array; by default the rows."""
+        today = today or utc_today()
+        n = m.shape[0]
+        if raw is None and raws is None:
+            raw = _rows_array(np.ascontiguousarray(m))
+        lines: list[bytes] | None = raws
+
+        def line(i: int) -> bytes:
+            return lines[i] if lines is not None else m[i].tobytes()
+
+        if not self.usable:
+            return self.decode([line(i) for i in range(n)], numbers, check=check, today=today)
+
         # The bytes of numbers, dates, bands and levels, one row a byte position: every
         # operation below then runs along a contiguous row of n bytes.
         num: Matrix = np.ascontiguousarray(m[:, self._gather].T)
         odd = np.zeros(n, dtype=bool)
-        hit = blob.find(b"\x00")
-        if hit >= 0:  # a NUL byte: the one-line path sees to it
+        if int(m.min()) == 0:  # a NUL byte: the one-line path sees to it
             odd = (m == 0).any(axis=1)
         columns: list[Any] = [None] * len(self.names)
         values: dict[str, tuple[Ints, Mask]] = {}  # name -> (number, blank) for the rules
@@ -419,7 +469,7 @@ class Decoder:
         for j, start, size in self._scores:
             number, blank, bad = digit_rows(num[at[start] : at[start] + size])
             odd |= bad
-            columns[j] = pa.array(number, mask=blank).cast(self.types[j], safe=False)
+            columns[j] = pa.array(number.astype(self.types[j].to_pandas_dtype()), mask=blank)
             values[self.names[j]] = (number, blank)
         latest = np.full(n, -1, dtype=np.int64)
         for j, start, _ in self._dates:
@@ -435,12 +485,12 @@ class Decoder:
             odd |= bad
             columns[j] = pa.array(code / 10, mask=code == _NONE_CODE)
             values[self.names[j]] = (code, code == _NONE_CODE)
-        ascii_only = blob.isascii()
+        high = m.max(axis=0) >= 0x80  # the byte positions where some line has a byte > 127
         for j, start, size in self._texts:
-            columns[j] = self._text(m, start, size, ascii_only, odd)
+            columns[j] = self._text(m, start, size, bool(high[start : start + size].any()), odd)
         warnings: dict[int, list[RecordWarning]] = {}
         if odd.any():
-            self._careful(np.flatnonzero(odd), lines, numbers, columns, warnings, check, today)
+            self._careful(np.flatnonzero(odd), line, numbers, columns, warnings, check, today)
         if check:
             fine = self._fine(num, values, latest, today) if self._vector_rules else np.zeros(
                 n, dtype=bool)
@@ -454,17 +504,10 @@ class Decoder:
                     broken = check_row(row, today=today, spans=spans)
                     if broken:
                         warnings[i] = broken
-        raw = None
-        if len(blob) == sum(map(len, lines)):  # no line was padded: the blob is the lines
-            raw = pa.Array.from_buffers(pa.binary(), n, [
-                None, pa.py_buffer(np.arange(0, (n + 1) * length, length, dtype=np.int32)),
-                pa.py_buffer(blob)])
-        return finish(self.layout, columns, lines=numbers, raws=lines, warnings=warnings,
+        return finish(self.layout, columns, lines=numbers, raws=raws, warnings=warnings,
                       raw=raw)
 
-    def _text(
-        self, m: Matrix, start: int, size: int, ascii_only: bool, odd: Mask
-    ) -> pa.Array:
+    def _text(self, m: Matrix, start: int, size: int, high: bool, odd: Mask) -> pa.Array:
         """A text column: each field without trailing blanks, UTF-8 else Latin-1, blank
         null. (Odd rows get their values later; what is built for them here is unused.)"""
         n = m.shape[0]
@@ -476,7 +519,7 @@ class Decoder:
         offsets = np.frombuffer(trimmed.buffers()[1], dtype=np.int32, count=n + 1)
         array = pa.Array.from_buffers(pa.string(), n, [
             _validity(np.diff(offsets) > 0), trimmed.buffers()[1], trimmed.buffers()[2]])
-        if ascii_only:
+        if not high:
             return array
         plain = pc.fill_null(pc.string_is_ascii(array), True)  # (bytewise too)
         if pc.all(plain).as_py():
@@ -500,7 +543,7 @@ class Decoder:
     def _careful(
         self,
         rows: Any,
-        lines: list[bytes],
+        line: Callable[[int], bytes],
         numbers: list[int],
         columns: list[Any],
         warnings: dict[int, list[RecordWarning]],
@@ -509,8 +552,8 @@ class Decoder:
     ) -> None:
         """Decode the odd rows with ``Codec.decode`` and put their values in ``columns``."""
         decode = self.codec.decode
-        records = [decode(lines[i], numbers[i], check=check, today=today) for i in rows.tolist()]
-        mask = np.zeros(len(lines), dtype=bool)
+        records = [decode(line(i), numbers[i], check=check, today=today) for i in rows.tolist()]
+        mask = np.zeros(len(numbers), dtype=bool)
         mask[rows] = True
         where = pa.array(mask)
         for j, name in enumerate(self.names):

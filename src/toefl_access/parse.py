@@ -27,7 +27,7 @@ from .errors import InputError, ToeflAccessError
 from .jsonformat import parse_json
 from .layout import Layout
 from .record import Record
-from .textformat import text_batches
+from .textread import text_batches
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -149,7 +149,7 @@ def stream_batches(
                          size=size)
         return
     from .batch import from_records
-    from .textformat import BATCH
+    from .textread import BATCH
 
     lay = _layout(layout) or layouts.builtin(layouts.CURRENT)
     records = parse_json(stream, layout=lay, source=source, strict=strict, check=check)

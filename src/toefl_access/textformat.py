@@ -5,10 +5,9 @@ Positions are bytes: each line is sliced as bytes, then every field is decoded o
 are padded with blanks (editors and mail clients trim them); CRLF, a UTF-8 BOM, blank lines
 and a last line without a newline are accepted. Memory does not grow with the input.
 
-:func:`text_batches` decodes ``BATCH`` lines at a time into Arrow columns with
-:meth:`Codec.decode_batch` (:mod:`.batch`); :func:`parse_lines` gives their records (views on
-the batches). :meth:`Codec.decode` reads one line field by field and is the careful path
-that the batch decoder defers to (and is tested against).
+:meth:`Codec.decode_batch` decodes many lines at once into Arrow columns (:mod:`.batch`);
+:mod:`.textread` reads files and streams with it. :meth:`Codec.decode` reads one line field
+by field and is the careful path that the batch decoder defers to (and is tested against).
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import layout as layouts
-from .errors import InputError, RecordError, ToeflAccessError
+from .errors import InputError
 from .layout import Field, Layout
-from .record import Record, RecordWarning, Rules, to_band, to_date, utc_today
+from .record import Record, RecordWarning, Rules, to_band, to_date
 
 log = logging.getLogger("toefl_access.parse")
 
@@ -267,6 +266,18 @@ class Codec:
         """
         return self._decoder.decode(lines, numbers, check=check, today=today)
 
+    def decode_rows(
+        self,
+        rows: Any,
+        numbers: Sequence[int],
+        *,
+        check: bool = True,
+        today: dt.date | None = None,
+    ) -> Batch:
+        """The batch of whole lines given as the rows of a byte matrix (see
+        :meth:`Decoder.decode_matrix <toefl_access.batch.Decoder.decode_matrix>`)."""
+        return self._decoder.decode_matrix(rows, numbers, check=check, today=today)
+
     @cached_property
     def _decoder(self) -> Decoder:
         from .batch import Decoder  # pyarrow, imported on first use: commands start faster
@@ -349,69 +360,6 @@ def _builtin_codec(name: str) -> Codec:
     return Codec(layouts.builtin(name))
 
 
-def _lines(stream: Iterable[bytes], source: str) -> Iterator[tuple[int, bytes]]:
-    """Number the lines, dropping line endings, a BOM and blank lines."""
-    for lineno, line in enumerate(stream, start=1):
-        if line[-1:] == b"\n":
-            line = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
-        if lineno == 1 and line.startswith(BOM):
-            line = line[3:]
-        if b"\x00" in line:
-            raise InputError(
-                "this looks like a binary file (it contains NUL bytes), not ScoreLink records",
-                source=source,
-                line=lineno,
-            )
-        if not line or line.isspace():
-            continue
-        yield lineno, line
-
-
-_Block = tuple[Sequence[int], list[bytes]]  # line numbers and the lines (non-blank)
-
-
-def _blocks(stream: Iterable[bytes], source: str) -> Iterator[_Block]:
-    """The non-blank lines of a stream with their numbers, many at a time, as
-    :func:`_lines` gives them. A binary stream is read in large blocks and split at once
-    (Python does no work per line then); any other iterable is numbered line by line."""
-    read = getattr(stream, "read", None)
-    if read is None:
-        lines = _lines(stream, source)
-        while chunk := list(itertools.islice(lines, 4096)):
-            yield [k for k, _ in chunk], [line for _, line in chunk]
-        return
-    done, rest = 0, b""  # lines before this block; a line not yet ended
-    while data := read(1 << 22):
-        pieces = (rest + data if rest else data).split(b"\n")
-        rest = pieces.pop()
-        yield from _block(pieces, done, source, ended=True)
-        done += len(pieces)
-    if rest:
-        yield from _block([rest], done, source, ended=False)
-
-
-def _block(pieces: list[bytes], done: int, source: str, *, ended: bool) -> Iterator[_Block]:
-    """One block of :func:`_blocks`: line ends and a BOM dropped, blank lines left out; a
-    line with a NUL byte is an error (after the lines before it)."""
-    if ended and any(p[-1:] == b"\r" for p in pieces):
-        pieces = [p[:-1] if p[-1:] == b"\r" else p for p in pieces]
-    if not done and pieces and pieces[0].startswith(BOM):
-        pieces[0] = pieces[0][3:]
-    nul = next((i for i, p in enumerate(pieces) if b"\x00" in p), None)
-    kept = pieces if nul is None else pieces[:nul]
-    if all(kept) and not any(map(bytes.isspace, kept)):
-        yield range(done + 1, done + 1 + len(kept)), kept
-    else:
-        numbered = [(done + 1 + i, p) for i, p in enumerate(kept) if p and not p.isspace()]
-        yield [k for k, _ in numbered], [p for _, p in numbered]
-    if nul is not None:
-        raise InputError(
-            "this looks like a binary file (it contains NUL bytes), not ScoreLink records",
-            source=source,
-            line=done + 1 + nul,
-        )
-
-
 def detect_layout(lengths: Iterable[int]) -> str:
     """The legacy layout when every record is exactly 900 bytes, else the current one."""
     seen = list(lengths)
@@ -440,128 +388,6 @@ def guess_layout(lines: Sequence[bytes]) -> tuple[str, bool]:
     if max(lengths) <= legacy.record_length and all(not line[last:].strip() for line in lines):
         return layouts.LEGACY, True
     return layouts.CURRENT, False
-
-
-def parse_lines(
-    stream: Iterable[bytes],
-    *,
-    layout: Layout | str | None = None,
-    source: str = "<input>",
-    strict: bool = False,
-    check: bool = True,
-    pad: bool = True,
-) -> Iterator[Record]:
-    """Parse fixed-length records from an iterable of byte lines (e.g. a binary file).
-
-    ``layout`` is a Layout, a built-in name, or None to detect it from the first lines.
-    ``strict`` raises :class:`RecordError` on the first warning; ``pad=False`` refuses
-    short lines (for API answers, where a short line means a cut body). The records are
-    views on the batches of :func:`text_batches`.
-    """
-    for batch in text_batches(stream, layout=layout, source=source, strict=strict,
-                              check=check, pad=pad):
-        yield from batch.records()
-
-
-def text_batches(
-    stream: Iterable[bytes],
-    *,
-    layout: Layout | str | None = None,
-    source: str = "<input>",
-    strict: bool = False,
-    check: bool = True,
-    pad: bool = True,
-    size: int | None = None,
-) -> Iterator[Batch]:
-    """Fixed-length records as :class:`~toefl_access.batch.Batch` es of up to ``size``
-    lines (default :data:`BATCH`); arguments as :func:`parse_lines`.
-
-    With ``strict``, the batch that holds the first record with a warning is cut before
-    it, and a :class:`RecordError` names that record. The lines read before a bad line or
-    a cut stream are given before the error.
-    """
-    blocks = _blocks(stream, source)
-    if layout is None:
-        head: list[_Block] = []
-        while sum(len(lines) for _, lines in head) < DETECT_LINES:
-            block = next(blocks, None)
-            if block is None:
-                break
-            head.append(block)
-        first = [line for _, lines in head for line in lines][:DETECT_LINES]
-        layout, guessed = guess_layout(first)
-        if guessed:
-            log.warning(
-                "%s: no line is longer than 900 bytes and none holds data after byte 774, so "
-                "the lines are read as %s (trimmed legacy records); if they are current "
-                "records, give --layout %s", source, layout, layouts.CURRENT,
-            )
-        blocks = itertools.chain(head, blocks)
-    c = codec(layout)
-    today = utc_today()  # once: a stream that runs past midnight keeps its first day
-    limit = size or BATCH
-    length = c.length
-    batch: list[bytes] = []
-    numbers: list[int] = []
-
-    def decoded(k: int) -> Iterator[Batch]:
-        done = c.decode_batch(batch[:k], numbers[:k], check=check, today=today)
-        del batch[:k], numbers[:k]
-        yield from _checked(done, strict, source)
-
-    try:
-        for lines_at, lines in blocks:
-            wrong = _wrong_length(lines, length, pad)
-            batch += lines[:wrong]
-            numbers += lines_at[:wrong]
-            while len(batch) >= limit:
-                yield from decoded(limit)
-            if wrong is not None:
-                n = len(lines[wrong])
-                raise InputError(
-                    f"the line is {n} bytes, longer than the {length}-byte {c.layout.name} "
-                    "layout; check the file, or pass --layout" if n > length else
-                    f"the record is {n} bytes, shorter than the {length}-byte layout",
-                    source=source,
-                    line=lines_at[wrong],
-                )
-    except (OSError, ToeflAccessError):
-        if batch:
-            yield from decoded(len(batch))
-        raise
-    if batch:
-        yield from decoded(len(batch))
-
-
-def _wrong_length(lines: list[bytes], length: int, pad: bool) -> int | None:
-    """The first line longer than ``length`` (or, without ``pad``, shorter), or None."""
-    sizes = list(map(len, lines))
-    if not sizes or (max(sizes) <= length and (pad or min(sizes) == length)):
-        return None
-    return next(i for i, n in enumerate(sizes) if n > length or (n < length and not pad))
-
-
-BATCH = 16384  # lines decoded together: enough to pay for the array calls, 26 MB at most
-
-
-def _checked(batch: Batch, strict: bool, source: str) -> Iterator[Batch]:
-    """The batch, or with ``strict`` its rows before the first warning and a RecordError."""
-    first = batch.first_warning() if strict else None
-    if first is None:
-        yield batch
-        return
-    if first:
-        yield batch.head(first)
-    w = batch.warnings[first][0]
-    raise RecordError(
-        w.message,
-        source=source,
-        line=batch.lines[first],
-        field=w.field,
-        start=w.start,
-        end=w.end,
-        value=w.value,
-    )
 
 
 def render(record: Record, layout: Layout | str | None = None) -> bytes:
