@@ -165,11 +165,9 @@ class Batch:
         """One :class:`Record` view a row, in order."""
         view = Record.view
         warnings = self.warnings
-        return [
-            view(self, i, layout=self.layout, line=line, raw=raw,
-                 warnings=warnings.get(i) or [])
-            for i, (line, raw) in enumerate(zip(self.lines, self.raws, strict=True))
-        ]
+        layout = self.layout
+        return [view(self, i, layout=layout, line=line, warnings=warnings.get(i) or [])
+                for i, line in enumerate(self.lines)]
 
     def head(self, k: int) -> Batch:
         """The first ``k`` rows as a batch of their own."""
@@ -264,12 +262,20 @@ def from_records(records: Sequence[Record], layout: Layout, *, format: str = "te
 # -- the vector decoder -------------------------------------------------------------------
 
 
+def _stacked(num: Matrix, firsts: list[int], size: int) -> Matrix:
+    """Fields of one size from the gathered rows (``firsts``: each field's first row) as
+    (byte, field, line)."""
+    index = np.add.outer(np.arange(size), np.array(firsts, dtype=np.intp))
+    return num[index]
+
+
 def digit_rows(rows: Matrix) -> tuple[Ints, Mask, Mask]:
     """Fixed-width fields given byte position by byte position (``rows[k]`` is byte ``k`` of
-    every field) as numbers: (number, blank, neither digits nor blank)."""
-    number = np.zeros(rows.shape[1], dtype=np.int64)
-    all_digits = np.ones(rows.shape[1], dtype=bool)
-    blank = np.ones(rows.shape[1], dtype=bool)
+    every field; a field may also be a row of fields) as numbers: (number, blank, neither
+    digits nor blank)."""
+    number = np.zeros(rows.shape[1:], dtype=np.int64)
+    all_digits = np.ones(rows.shape[1:], dtype=bool)
+    blank = np.ones(rows.shape[1:], dtype=bool)
     for row in rows:
         digit = row - np.uint8(ZERO)  # a byte below '0' wraps round to a large value
         all_digits &= digit < 10
@@ -405,6 +411,10 @@ class Decoder:
             self._at[start] = len(gather)
             gather += range(start, start + size)
         self._gather = np.array(gather, dtype=np.intp)
+        sizes: dict[int, list[tuple[int, int]]] = {}
+        for j, start, size in self._scores:
+            sizes.setdefault(size, []).append((j, start))
+        self._score_groups = sorted(sizes.items())
 
     def decode(
         self,
@@ -466,20 +476,27 @@ class Decoder:
         columns: list[Any] = [None] * len(self.names)
         values: dict[str, tuple[Ints, Mask]] = {}  # name -> (number, blank) for the rules
         at = self._at
-        for j, start, size in self._scores:
-            number, blank, bad = digit_rows(num[at[start] : at[start] + size])
-            odd |= bad
-            columns[j] = pa.array(number.astype(self.types[j].to_pandas_dtype()), mask=blank)
-            values[self.names[j]] = (number, blank)
+        # fields of one kind and size are read together: (byte, field, line) at once
+        for size, group in self._score_groups:
+            digits_, blanks, bad = digit_rows(_stacked(num, [at[s] for _, s in group], size))
+            odd |= bad.any(axis=0)
+            for k, (j, _) in enumerate(group):
+                number, blank = digits_[k], blanks[k]
+                columns[j] = pa.array(number.astype(self.types[j].to_pandas_dtype()),
+                                      mask=blank)
+                values[self.names[j]] = (number, blank)
         latest = np.full(n, -1, dtype=np.int64)
-        for j, start, _ in self._dates:
-            number, blank, bad = digit_rows(num[at[start] : at[start] + 8])
-            days, real = calendar_days(number)
-            odd |= bad | ~(real | blank)
-            np.maximum(latest, np.where(blank, -1, number), out=latest)
-            columns[j] = pa.Array.from_buffers(
-                pa.date32(), n, [_validity(real & ~blank), pa.py_buffer(
-                    np.where(real, days, 0).astype(np.int32))])
+        if self._dates:
+            digits_, blanks, bad = digit_rows(
+                _stacked(num, [at[s] for _, s, _ in self._dates], 8))
+            days, real = calendar_days(digits_)
+            odd |= (bad | ~(real | blanks)).any(axis=0)
+            np.maximum.reduce(np.where(blanks, -1, digits_), axis=0, out=latest)
+            valid = real & ~blanks
+            days = np.where(real, days, 0).astype(np.int32)
+            for k, (j, _, _) in enumerate(self._dates):
+                columns[j] = pa.Array.from_buffers(
+                    pa.date32(), n, [_validity(valid[k]), pa.py_buffer(days[k])])
         for j, start, size in self._bands:
             code, bad = _band_codes(num[at[start] : at[start] + size])
             odd |= bad

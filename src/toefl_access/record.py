@@ -78,7 +78,7 @@ class Record:
     nothing is built for the fields nobody reads; ``values`` is made on first use.
     """
 
-    __slots__ = ("_batch", "_i", "_values", "extra", "format", "layout", "line", "raw",
+    __slots__ = ("_batch", "_i", "_raw", "_values", "extra", "format", "layout", "line",
                  "warnings")
     __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
 
@@ -98,7 +98,7 @@ class Record:
         self._i = 0
         self.layout = layout
         self.line = line
-        self.raw = raw
+        self._raw: bytes | None = raw
         self.format = format
         self.warnings: list[RecordWarning] = [] if warnings is None else warnings
         self.extra: dict[str, Any] = {} if extra is None else extra
@@ -111,14 +111,14 @@ class Record:
         *,
         layout: str,
         line: int,
-        raw: bytes,
         warnings: list[RecordWarning],
     ) -> Record:
         """A text record that is row ``i`` of ``batch`` (a :class:`~toefl_access.batch.Batch`:
-        ``column(name)`` gives a column's Python values, ``names`` the field names)."""
+        ``column(name)`` gives a column's Python values, ``names`` the field names, ``raws``
+        the lines)."""
         record = cls.__new__(cls)
-        record._values, record._batch, record._i = None, batch, i
-        record.layout, record.line, record.raw = layout, line, raw
+        record._values, record._batch, record._i, record._raw = None, batch, i, None
+        record.layout, record.line = layout, line
         record.format, record.warnings, record.extra = "text", warnings, {}
         return record
 
@@ -127,17 +127,29 @@ class Record:
         if self._values is None:
             self._values = dict(zip(self._batch.names, self._batch.rows()[self._i],
                                     strict=True))
-            self._batch = None
         return self._values
 
     @values.setter
     def values(self, values: dict[str, Any]) -> None:
-        self._values, self._batch = values, None
+        self._values = values
+
+    @property
+    def raw(self) -> bytes:
+        """The line as received (text) or the JSON object's bytes."""
+        if self._raw is None:
+            self._raw = self._batch.raws[self._i]
+        return self._raw
+
+    @raw.setter
+    def raw(self, raw: bytes) -> None:
+        self._raw = raw
 
     @property
     def names(self) -> tuple[str, ...]:
         """The field names, in order (the same tuple for every record of a batch)."""
-        return self._batch.names if self._values is None else tuple(self._values)  # type: ignore[no-any-return]
+        if self._values is None:
+            return self._batch.names  # type: ignore[no-any-return]
+        return tuple(self._values)
 
     def row(self) -> list[Any]:
         """The values in the order of ``names``, as a new list (without building

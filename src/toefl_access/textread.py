@@ -116,8 +116,8 @@ class _Reader:
         lines = [line for _, part in _block(pieces[:-1], 0, self.source, ended=True)
                  for line in part]
         if self.eof and pieces[-1] and len(lines) < count:
-            lines += [line for _, part in _block([pieces[-1]], 0, self.source, ended=False)
-                      for line in part]
+            lines += [line for _, part in _block(pieces[-1:], len(pieces) - 1, self.source,
+                                                 ended=False) for line in part]
         return lines[:count]
 
     def pieces(self, size: int) -> Iterator[tuple[bytes | bytearray, int, bool]]:
@@ -284,6 +284,7 @@ def text_batches(
                     done = c.decode_rows(lines[at : at + limit], lines_at[at : at + limit],
                                          check=check, today=today)
                     yield from _checked(done, strict, source)
+                del lines, done  # the piece read: freed before the next is read
                 continue
             wrong = _wrong_length(lines, length, pad)
             batch += lines[:wrong]
@@ -315,7 +316,7 @@ def _wrong_length(lines: list[bytes], length: int, pad: bool) -> int | None:
     return next(i for i, n in enumerate(sizes) if n > length or (n < length and not pad))
 
 
-BATCH = 8192  # lines decoded together: enough to pay for the array calls, 13 MB at most
+BATCH = 4096  # lines decoded together: enough to pay for the array calls, 6.5 MB at most
 
 
 def _checked(batch: Batch, strict: bool, source: str) -> Iterator[Batch]:

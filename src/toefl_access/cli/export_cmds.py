@@ -9,7 +9,6 @@ import click
 
 from ..dates import parse_instant
 from ..export import FORMATS, export, parse_columns
-from ..store import open_store
 from . import main, output_stream
 from .configured import existing_db, load_settings, settings_options
 
@@ -61,6 +60,8 @@ def export_cmd(
     """
     chosen = parse_columns(columns) if columns is not None else None
     url = existing_db(load_settings(config_path, db=db_url).db)
+    from ..store import open_store  # SQLAlchemy, loaded by the commands that use it
+
     with open_store(url) as store, output_stream(None, binary=True) as stdout:
         result = export(
             store, to=to, output=out, stdout=stdout, columns=chosen, where=where,

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import layout as layouts
-from .. import writers
 from ..output import OUTPUTS, write_text
 from ..parse import batches, parse
 from . import main, output_stream
@@ -48,6 +47,8 @@ def parse_cmd(
     if to == "parquet" and not to_file and sys.stdout.isatty():
         raise click.UsageError("parquet is a binary format: write it to a file with -o FILE")
     # a file appears complete or not at all (an error leaves what was there)
+    from .. import writers  # pyarrow, loaded by the commands that use it
+
     with output_stream(out, binary=True) as fh:
         if to == "text":
             count = write_text(parse(file, format=from_, layout=lay, strict=strict), fh,
