@@ -138,7 +138,7 @@ class Batch:
         return self._raws
 
     def __len__(self) -> int:
-        return self.data.num_rows
+        return int(self.data.num_rows)
 
     def column(self, name: str) -> list[Any]:
         """A data column as Python values (made on first use, then kept)."""
@@ -147,7 +147,8 @@ class Batch:
         except KeyError:
             if name not in self.index:
                 raise
-            values = self._lists[name] = self.data.column(self.index[name]).to_pylist()
+            values: list[Any] = self.data.column(self.index[name]).to_pylist()
+            self._lists[name] = values
             return values
 
     def rows(self) -> list[tuple[Any, ...]]:
@@ -159,7 +160,10 @@ class Batch:
     def put(self, row: int, name: str, value: Any) -> None:
         """Change one value of the Python columns (what the views read)."""
         self.column(name)[row] = value
-        self._rows = None
+        if self._rows is not None:
+            j = self.index[name]
+            old = self._rows[row]
+            self._rows[row] = (*old[:j], value, *old[j + 1 :])
 
     def records(self) -> list[Record]:
         """One :class:`Record` view a row, in order."""
@@ -227,7 +231,7 @@ def finish(
     meta = [pa.array(numbers), _warning_texts(n, warnings), raw]
     kind = schema(layout)
     if extras is not None:
-        texts = [None] * n
+        texts: list[str | None] = [None] * n
         for row, extra in extras.items():
             texts[row] = msgspec.json.encode(extra).decode()
         meta.append(pa.array(texts, pa.string()))
@@ -348,7 +352,7 @@ def not_utf8(cells: Matrix) -> Mask:
     bad |= ((first == 0xED) & (second > 0x9F)).any(axis=1)  # surrogates
     bad |= ((first == 0xF0) & (second < 0x90)).any(axis=1)  # overlong
     bad |= ((first == 0xF4) & (second > 0x8F)).any(axis=1)  # past U+10FFFF
-    return bad
+    return np.asarray(bad, dtype=bool)
 
 
 def _rows_array(m: Matrix) -> pa.Array:
@@ -561,7 +565,7 @@ class Decoder:
         self,
         rows: Any,
         line: Callable[[int], bytes],
-        numbers: list[int],
+        numbers: Sequence[int],
         columns: list[Any],
         warnings: dict[int, list[RecordWarning]],
         check: bool,

@@ -72,6 +72,7 @@ def write_json(records: Iterable[Record], out: IO[bytes]) -> int:
 
 
 _TEXTUAL = frozenset(("code", "text", "sensitive"))
+_FORMULA = frozenset("=+-@")
 
 
 def _protected(names: tuple[str, ...], layout: Layout | None) -> tuple[int, ...]:
@@ -90,8 +91,10 @@ def write_csv(
     Dates are ``YYYY-MM-DD`` and a blank field is an empty cell. ``excel=True`` (the
     default) makes the file open in Excel without damage: the caller writes it as UTF-8
     with a BOM, and text made only of digits (codes, registration numbers) is written as
-    ``="0123"`` so that Excel keeps leading zeros and all 16 digits. ``layout`` (default:
-    the records' built-in layout) says which columns hold text.
+    ``="0123"`` so that Excel keeps leading zeros and all 16 digits, and text that would
+    start a formula (``=``, ``+``, ``-``, ``@``) as ``="..."`` so that it stays text.
+    ``layout`` (default: the records' built-in layout) says which columns hold text. (The
+    ``parse`` command writes the same from Arrow batches: :mod:`toefl_access.writers`.)
     """
     writer = csv.writer(out, lineterminator="\r\n")
     count = 0
@@ -108,8 +111,8 @@ def write_csv(
         row = record.row()  # csv writes None as "", a date ISO
         for i in protect:
             value = row[i]
-            if isinstance(value, str) and value.isdigit():
-                row[i] = f'="{value}"'
+            if isinstance(value, str) and (value.isdigit() or value[:1] in _FORMULA):
+                row[i] = '="' + value.replace('"', '""') + '"'
         warnings = "; ".join(w.describe() for w in record.warnings) if record.warnings else ""
         row += (record.layout, record.line, warnings)
         writer.writerow(row)

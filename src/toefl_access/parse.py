@@ -202,7 +202,7 @@ def parse_batches(
     size: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Parse a file (``-`` for stdin) or bytes into Arrow record batches of up to ``size``
-    records (default 16,384), lazily: memory stays flat however large the file.
+    records (default 4,096), lazily: memory stays flat however large the file.
 
     Arguments as :func:`parse`. Each batch has the layout's fields typed by kind, then
     ``_line`` (int64), ``_warnings`` (list of strings) and ``_raw`` (the line as received;
