@@ -95,14 +95,16 @@ class ExportReader(StoreCore):
             raise UsageError("use --changed-since or --since-last, not both")
         t = s.score_reports
         cur = s.report_revisions.alias("current_revision")
+        last_seen = s.last_seen(t)
         query = (
             sa.select(
-                t.c.report_key, *(t.c[n] for n in s.FIELDS), *(t.c[n] for n in s.REPORT_META),
+                t.c.report_key, *(t.c[n] for n in s.FIELDS),
+                *(last_seen if n == "last_seen" else t.c[n] for n in s.REPORT_META),
                 t.c.cancelled_at, t.c.cancel_reason, cur.c.line.label("line"),
                 cur.c.received_at.label("changed_at"),
             )
-            .select_from(t.outerjoin(cur, sa.and_(cur.c.report_key == t.c.report_key,
-                                                 cur.c.revision == t.c.revisions)))
+            .select_from(s.with_seen(t.outerjoin(cur, sa.and_(
+                cur.c.report_key == t.c.report_key, cur.c.revision == t.c.revisions))))
             .where(*_conditions(where or {}))
             .order_by(t.c.id)
         )

@@ -145,7 +145,11 @@ class PostgresStore(Store):
         cur.executemany(_UPDATE, [update_params(r) for r in rows])
 
     def _touch(self, cur: Any, ids: list[int], when: Any) -> None:
-        cur.execute("UPDATE score_reports SET last_seen = %s WHERE id = ANY(%s)", (when, ids))
+        # The narrow table, never the wide report row (see schema.report_seen).
+        cur.execute(
+            "INSERT INTO report_seen (report_id, last_seen) SELECT unnest(%s::bigint[]), %s "
+            "ON CONFLICT (report_id) DO UPDATE SET last_seen = "
+            "GREATEST(report_seen.last_seen, EXCLUDED.last_seen)", (ids, when))
 
     def _insert_revisions(self, cur: Any, rows: list[list[Any]]) -> None:
         with cur.copy(_COPY_REVISIONS) as copy:

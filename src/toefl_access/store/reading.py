@@ -24,7 +24,9 @@ class StoreReader(StoreCore):
         """Every current report as a dict of its columns (typed; JSON columns decoded)."""
         t = s.score_reports
         with self._guard("reading the reports"), self._read() as conn:
-            result = conn.execution_options(yield_per=2000).execute(sa.select(t).order_by(t.c.id))
+            columns = [s.last_seen(t) if c.name == "last_seen" else c for c in t.c]
+            query = sa.select(*columns).select_from(s.with_seen(t)).order_by(t.c.id)
+            result = conn.execution_options(yield_per=2000).execute(query)
             for row in result:
                 d = dict(row._mapping)
                 d["extra"] = msgspec.json.decode(d["extra"]) if d["extra"] else {}

@@ -181,11 +181,11 @@ class SQLiteStore(Store):
         cur.executemany(_UPDATE, [update_params(r) for r in rows])
 
     def _touch(self, cur: Any, ids: list[int], when: Any) -> None:
-        # By runs of consecutive ids (a window's reports were mostly stored together): one
-        # statement per run instead of one per row.
+        # The narrow table, never the wide report row (see schema.report_seen).
         cur.executemany(
-            "UPDATE score_reports SET last_seen = ? WHERE id BETWEEN ? AND ?",
-            [(when, first, last) for first, last in _runs(ids)],
+            "INSERT INTO report_seen (report_id, last_seen) VALUES (?, ?) ON CONFLICT "
+            "(report_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+            [(i, when) for i in ids],
         )
 
     def _insert_revisions(self, cur: Any, rows: list[list[Any]]) -> None:
@@ -281,17 +281,6 @@ class SQLiteStore(Store):
         )
         stale = self._stale(holder, dt.datetime.now(dt.UTC), socket.gethostname())
         return None if stale else holder
-
-
-def _runs(ids: list[int]) -> list[tuple[int, int]]:
-    """Sorted runs of consecutive integers: [3, 1, 2, 7] -> [(1, 3), (7, 7)]."""
-    out: list[tuple[int, int]] = []
-    for i in sorted(ids):
-        if out and i == out[-1][1] + 1:
-            out[-1] = (out[-1][0], i)
-        elif not out or i != out[-1][1]:
-            out.append((i, i))
-    return out
 
 
 def _create_private(path: Path, display: str) -> None:
