@@ -5,8 +5,11 @@
 The mock runs in its own process (as a real API would); the sync runs here. PostgreSQL is
 used when TOEFL_ACCESS_TEST_PG_URL is set, else started with scripts/pg.sh when available.
 Prints reports/s of the first sync and the time of an immediate second sync of the same range
-(which must write nothing). Targets: >= 20,000 reports/s into SQLite, >= 15,000 into
-PostgreSQL, second sync >= 3x faster than the first.
+(which must write nothing), and, in the same run, the rate of a *bare* bulk write of the same
+report rows into the same table of a fresh database: SQLite ``executemany`` in one
+transaction, PostgreSQL binary ``COPY`` (the store's own bulk paths, with nothing around
+them). Targets (issue 11): first sync >= 50 % of the bare write; second sync >= 3x faster
+than the first, writing no report row.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from toefl_access.store import open_store
 from toefl_access.sync import SyncSettings, sync
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import result  # noqa: E402
 
 
 def free_port() -> int:
@@ -102,7 +108,10 @@ def fresh_pg_database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-def run(label: str, db_url: str, base_url: str, settings: SyncSettings, now: dt.datetime) -> None:
+def run(
+    label: str, db_url: str, bare_url: str, base_url: str, settings: SyncSettings,
+    now: dt.datetime,
+) -> None:
     with Client(authcode=DEMO_AUTHCODE, base_url=base_url) as client, open_store(db_url) as store:
         t0 = time.perf_counter()
         first = sync(client, store, settings, now=now)
@@ -112,11 +121,58 @@ def run(label: str, db_url: str, base_url: str, settings: SyncSettings, now: dt.
     n = first.counts.new + first.counts.changed + first.counts.unchanged
     first_s, second_s = t1 - t0, t2 - t1
     written = second.counts.new + second.counts.changed
+    bare_s = bare_write(db_url, bare_url)
+    rate, bare = n / first_s, n / bare_s
+    bulk = "executemany" if label == "SQLite" else "binary COPY"
     print(
-        f"{label:<11} first sync {n:>7,} reports in {first_s:6.2f} s = {n / first_s:>8,.0f} reports/s"
-        f" | second sync {second_s:6.2f} s ({first_s / second_s:4.1f}x faster), "
-        f"wrote {written} reports, exit {first.exit_code}/{second.exit_code}"
+        f"{label:<11} first sync {n:>7,} reports in {first_s:6.2f} s = {rate:>8,.0f} reports/s"
+        f" | bare {bulk} of the same rows {bare_s:5.2f} s = {bare:>8,.0f} rows/s: the sync "
+        f"runs at {rate / bare:.0%} of it\n{'':<11} second sync {second_s:6.2f} s "
+        f"({first_s / second_s:4.1f}x faster), wrote {written} reports, "
+        f"exit {first.exit_code}/{second.exit_code}"
     )
+    result(f"{label} first sync vs bare {bulk}", f"{rate / bare:.0%}", ">= 50%",
+           rate >= 0.5 * bare)
+    result(f"{label} second sync speed-up", f"{first_s / second_s:.1f}x, wrote {written}",
+           ">= 3x, wrote 0", first_s >= 3 * second_s and written == 0)
+
+
+def bare_write(synced_url: str, bare_url: str) -> float:
+    """Seconds to write the report rows of the synced database into the same table of a
+    fresh one with the store's bulk path alone (one transaction, nothing else)."""
+    from toefl_access.store.writing import INSERT_COLUMNS, quoted
+
+    with open_store(bare_url):
+        pass  # the schema, created the store's way
+    columns = quoted(INSERT_COLUMNS)
+    if synced_url.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(synced_url.split("///", 1)[1])) as src:
+            rows = src.execute(f"SELECT {columns} FROM score_reports ORDER BY id").fetchall()
+        with contextlib.closing(sqlite3.connect(bare_url.split("///", 1)[1])) as dst:
+            dst.execute("PRAGMA journal_mode=WAL")
+            t0 = time.perf_counter()
+            dst.executemany(f"INSERT INTO score_reports ({columns}) VALUES "
+                            f"({', '.join('?' * len(INSERT_COLUMNS))})", rows)
+            dst.commit()
+            return time.perf_counter() - t0
+    import psycopg
+
+    from toefl_access.store.postgres import REPORT_TYPES
+
+    with psycopg.connect(synced_url) as src:
+        rows = src.execute(f"SELECT {columns} FROM score_reports ORDER BY id").fetchall()
+    with psycopg.connect(bare_url) as dst:
+        t0 = time.perf_counter()
+        with dst.cursor() as cur, cur.copy(
+            f"COPY score_reports ({columns}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(REPORT_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        dst.commit()
+        return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -141,17 +197,18 @@ def main() -> None:
             for day in range(args.days):
                 start = since + dt.timedelta(days=day)
                 client.fetch_body(start, start + dt.timedelta(days=1), format=args.format)
-            print(
-                f"mock warm-up (fetch only): {args.reports / (time.perf_counter() - t0):,.0f} reports/s"
-            )
-        run("SQLite", f"sqlite:///{tmp}/bench.db", base_url, settings, now)
+            rate = args.reports / (time.perf_counter() - t0)
+            print(f"mock warm-up (fetch only): {rate:,.0f} reports/s")
+        run("SQLite", f"sqlite:///{tmp}/bench.db", f"sqlite:///{tmp}/bare.db", base_url,
+            settings, now)
         with postgres_url() as admin:
             if admin is None:
                 print(
                     "PostgreSQL: not available (set TOEFL_ACCESS_TEST_PG_URL or install PostgreSQL)"
                 )
             else:
-                run("PostgreSQL", fresh_pg_database(admin), base_url, settings, now)
+                run("PostgreSQL", fresh_pg_database(admin), fresh_pg_database(admin), base_url,
+                    settings, now)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,13 @@ class Batch:
         except KeyError:
             if name not in self.index:
                 raise
-            values: list[Any] = self.data.column(self.index[name]).to_pylist()
+            array = self.data.column(self.index[name])
+            values: list[Any]
+            if array.type == pa.date32():  # dates repeat: one object a day, not a value
+                days = pc.fill_null(array.view(pa.int32()), _NO_DAY).to_numpy()
+                values = list(map(_DAYS.__getitem__, days.tolist()))
+            else:
+                values = array.to_pylist()
             self._lists[name] = values
             return values
 
@@ -184,6 +190,24 @@ class Batch:
     def first_warning(self) -> int | None:
         """The row of the first record with a warning, or None."""
         return min(self.warnings) if self.warnings else None
+
+
+_NO_DAY = -(1 << 31)  # a null date, as days
+
+
+class _Days(dict[int, dt.date | None]):
+    """Days since 1970-01-01 -> their date (None for :data:`_NO_DAY`), made once each."""
+
+    def __missing__(self, day: int) -> dt.date | None:
+        if len(self) > 1 << 16:
+            self.clear()
+        value = None if day == _NO_DAY else _EPOCH + dt.timedelta(days=day)
+        self[day] = value
+        return value
+
+
+_EPOCH = dt.date(1970, 1, 1)
+_DAYS = _Days()
 
 
 def _binary(values: Sequence[bytes]) -> pa.Array:
