@@ -39,7 +39,7 @@ def peak_rss_mb() -> float:
 
 
 def measure(mode: str, url: str, key: str, start: str, end: str) -> dict[str, float]:
-    from toefl_access.client import Client
+    from toefl_access.api.client import Client
 
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         try:
             run_modes("mock", url, key, args, start, end)
-            from toefl_access.client import Client
+            from toefl_access.api.client import Client
 
             with Client(authcode=key, base_url=url, timeout=300) as client:
                 for fmt in ("text", "json"):

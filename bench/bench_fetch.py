@@ -15,8 +15,8 @@ import time
 
 from common import mock_server, peak_rss_mb, result
 
-from toefl_access.client import Client
-from toefl_access.dates import UTC
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.mock import DEMO_AUTHCODE
 
 

@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import gen  # noqa: E402
 from common import result  # noqa: E402
 
-from toefl_access import layout as layouts  # noqa: E402
 from toefl_access import parse, parse_table  # noqa: E402
 from toefl_access.cli import main as cli  # noqa: E402
+from toefl_access.formats import layout as layouts  # noqa: E402
 
 
 def generate(path: Path, n: int, seed: int) -> None:

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from gen import Gen
 
-from toefl_access.record import Record
+from toefl_access.formats.record import Record
+from toefl_access.formats.textformat import codec
 from toefl_access.store import Incoming, Store, open_store
-from toefl_access.textformat import codec
 
 UTC = dt.UTC
 START = dt.datetime(2026, 3, 1, tzinfo=UTC)

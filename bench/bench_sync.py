@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from toefl_access.client import Client
-from toefl_access.dates import UTC
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.mock import DEMO_AUTHCODE
 from toefl_access.store import open_store
 from toefl_access.sync import SyncSettings, sync

@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from toefl_access.client import Client
-from toefl_access.dates import UTC
-from toefl_access.export import _prepared, export, getter, select_columns
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
+from toefl_access.handoff.export import _prepared, export, getter, select_columns
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.store import open_store
 from toefl_access.sync import SyncSettings, sync

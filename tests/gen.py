@@ -93,7 +93,8 @@ class Spec:
 @cache
 def spec(layout: str) -> tuple[Spec, ...]:
     """The rows of a built-in layout, straight from the package's CSV."""
-    text = resources.files("toefl_access").joinpath("layouts", f"{layout}.csv").read_text("utf-8")
+    folder = resources.files("toefl_access.formats").joinpath("layouts")
+    text = folder.joinpath(f"{layout}.csv").read_text("utf-8")
     return tuple(
         Spec(int(r["start"]), int(r["end"]), int(r["size"]), r["name"], r["kind"], r["label"])
         for r in csv.DictReader(io.StringIO(text))

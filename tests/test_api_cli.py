@@ -15,9 +15,9 @@ import pytest
 import stamina
 from click.testing import CliRunner, Result
 
+from toefl_access.api.client import SANDBOX_URL, Client
 from toefl_access.cli import main
 from toefl_access.cli.api_cmds import make_client
-from toefl_access.client import SANDBOX_URL, Client
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, serve
 
 SECRET = base64.b64decode(DEMO_AUTHCODE).decode().partition(":")[2]
@@ -226,7 +226,7 @@ def test_debug_output_never_shows_the_key(args: list[str], accepted: bool,
         done = subprocess.run([sys.executable, "-m", "toefl_access", "-vv", *args], env=env,
                               capture_output=True, timeout=120)
     stdout, stderr = done.stdout.decode(), done.stderr.decode()
-    assert "DEBUG httpcore" in stderr and "DEBUG toefl_access.client" in stderr
+    assert "DEBUG httpcore" in stderr and "DEBUG toefl_access.api.client" in stderr
     assert done.returncode in exits, stderr[-2000:]
     for text in (stdout, stderr):
         assert DEMO_AUTHCODE not in text and SECRET not in text

@@ -19,14 +19,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toefl_access import layout as layouts
-from toefl_access.batch import Decoder, schema
 from toefl_access.errors import InputError
-from toefl_access.layout import Field, Layout
-from toefl_access.preparing import _key_of_line, identity_spans, keys_of_lines
-from toefl_access.record import Record
-from toefl_access.textformat import codec
-from toefl_access.textread import BATCH, parse_lines, text_batches
+from toefl_access.formats import layout as layouts
+from toefl_access.formats.batch import schema
+from toefl_access.formats.decoder import Decoder
+from toefl_access.formats.layout import Field, Layout
+from toefl_access.formats.record import Record
+from toefl_access.formats.textformat import codec
+from toefl_access.formats.textread import BATCH, parse_lines, text_batches
+from toefl_access.sync.preparing import _key_of_line, identity_spans, keys_of_lines
 
 TODAY = dt.date(2026, 11, 28)
 

@@ -16,8 +16,7 @@ import msgspec
 import pytest
 import stamina
 
-from toefl_access import layout as layouts
-from toefl_access.client import (
+from toefl_access.api.client import (
     PRODUCTION_URL,
     SANDBOX_URL,
     Body,
@@ -39,10 +38,11 @@ from toefl_access.errors import (
     TruncatedResponseError,
     UsageError,
 )
-from toefl_access.jsonformat import to_object
-from toefl_access.record import Record
-from toefl_access.textformat import render
-from toefl_access.textread import BATCH
+from toefl_access.formats import layout as layouts
+from toefl_access.formats.jsonformat import to_object
+from toefl_access.formats.record import Record
+from toefl_access.formats.textformat import render
+from toefl_access.formats.textread import BATCH
 
 SECRET = "s3cr3t-Value-42"
 KEY = base64.b64encode(f"client-7:{SECRET}".encode()).decode()
@@ -448,7 +448,7 @@ def test_a_retry_that_succeeds_is_logged_without_the_key(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     got = fake.client().fetch_body("2025-04-21", "2025-04-22")
     assert got.content == body and got.attempts == 4 and len(fake.requests) == 4
-    retries = [r for r in caplog.records if r.name == "toefl_access.client"
+    retries = [r for r in caplog.records if r.name == "toefl_access.api.client"
                and r.levelno >= logging.WARNING]
     assert len(retries) == 3
     assert "attempt 2 of 5" in retries[0].getMessage()

@@ -20,7 +20,7 @@ import pytest
 import stamina
 
 from toefl_access import parse
-from toefl_access.client import Client
+from toefl_access.api.client import Client
 from toefl_access.errors import (
     AuthenticationError,
     BadRequestError,

@@ -22,8 +22,8 @@ import pytest
 import stamina
 from support import snapshot
 
-from toefl_access.client import Client
-from toefl_access.dates import UTC, api_format
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC, api_format
 from toefl_access.errors import StoreError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, serve
 from toefl_access.store import open_store

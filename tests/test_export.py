@@ -21,19 +21,19 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import fresh_pg_database
 
-from toefl_access import export as ex
-from toefl_access import layout as layouts
+from toefl_access.api.client import Client
 from toefl_access.cli import main
-from toefl_access.client import Client
 from toefl_access.errors import MissingExtraError, ToeflAccessError, UsageError
+from toefl_access.formats import layout as layouts
+from toefl_access.formats.output import to_row
+from toefl_access.formats.record import Record
+from toefl_access.formats.textformat import codec, render
+from toefl_access.handoff import export as ex
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
-from toefl_access.output import to_row
-from toefl_access.preparing import prepare
-from toefl_access.record import Record
 from toefl_access.store import Store, open_store, report_key
 from toefl_access.store import schema as s
 from toefl_access.sync import SyncSettings, sync
-from toefl_access.textformat import codec, render
+from toefl_access.sync.preparing import prepare
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

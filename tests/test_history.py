@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.cli import main
-from toefl_access.client import Client
-from toefl_access.dates import UTC
-from toefl_access.history import changes, read_cancellations
+from toefl_access.handoff.history import changes, read_cancellations
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.mock.population import releases
 from toefl_access.store import open_store, report_key, schema
@@ -26,7 +26,8 @@ from toefl_access.sync import SyncResult, SyncSettings, sync
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 SINCE = dt.datetime(2026, 1, 20, tzinfo=UTC)
 PER_DAY = 15
-LAYOUT_CSV = Path(__file__).resolve().parents[1] / "src/toefl_access/layouts/scorelink-1600.csv"
+LAYOUTS = Path(__file__).resolve().parents[1] / "src/toefl_access/formats/layouts"
+LAYOUT_CSV = LAYOUTS / "scorelink-1600.csv"
 
 
 class LateSend:

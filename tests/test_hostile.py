@@ -23,12 +23,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from toefl_access.api.client import Client
 from toefl_access.cli import main
-from toefl_access.client import Client
 from toefl_access.errors import ApiError, InputError, LayoutError, ToeflAccessError, TransportError
-from toefl_access.layout import parse_layout_csv
+from toefl_access.formats.layout import parse_layout_csv
+from toefl_access.formats.parse import parse
 from toefl_access.mock import DEMO_AUTHCODE
-from toefl_access.parse import parse
 
 WINDOW = ("2026-03-01", "2026-03-02")
 # Nothing listens on port 9: a request that gets through the checks fails fast.

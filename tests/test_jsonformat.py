@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toefl_access import layout as layouts
 from toefl_access import parse
 from toefl_access.errors import InputError, RecordError
-from toefl_access.jsonformat import key_map, normalize_key, parse_json, to_object
+from toefl_access.formats import layout as layouts
+from toefl_access.formats.jsonformat import key_map, normalize_key, parse_json, to_object
 
 HYPOTHESIS = settings(max_examples=150, deadline=None)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import gen
 import pytest
 
-from toefl_access import layout as layouts
 from toefl_access.errors import LayoutError
-from toefl_access.layout import Field
+from toefl_access.formats import layout as layouts
+from toefl_access.formats.layout import Field
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
 HEAD = "start,end,size,name,kind,label,source\n"

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from toefl_access.errors import InputError, KeyFormatError, UsageError
+from toefl_access.formats.parse import parse
+from toefl_access.formats.textread import parse_lines
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, parse_fault, population
 from toefl_access.mock.wire import text_lines
-from toefl_access.parse import parse
-from toefl_access.textread import parse_lines
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 6, 1, tzinfo=UTC)

@@ -11,12 +11,9 @@ from collections.abc import Iterable
 import msgspec
 import pytest
 
-from toefl_access import layout as layouts
-from toefl_access.jsonformat import parse_json, to_object
-from toefl_access.mock import population, wire
-from toefl_access.mock.draws import Draws
-from toefl_access.mock.wire import json_object, text_line
-from toefl_access.record import (
+from toefl_access.formats import layout as layouts
+from toefl_access.formats.jsonformat import parse_json, to_object
+from toefl_access.formats.record import (
     CEFR_OF_BAND,
     ESTIMATED_0_120_OF_BAND,
     SECTIONS,
@@ -24,8 +21,11 @@ from toefl_access.record import (
     band_total,
     validate,
 )
-from toefl_access.textformat import render
-from toefl_access.textread import parse_lines
+from toefl_access.formats.textformat import render
+from toefl_access.formats.textread import parse_lines
+from toefl_access.mock import population, wire
+from toefl_access.mock.draws import Draws
+from toefl_access.mock.wire import json_object, text_line
 
 UTC = dt.UTC
 DATE_FIELDS = tuple(

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from support import canonical
 from test_store import key_of, rescored, window
 
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.cli import main
-from toefl_access.client import Client
-from toefl_access.dates import UTC
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.store import Store, WindowCounts, open_store
 from toefl_access.store import schema as s
@@ -445,9 +445,9 @@ def test_any_runs_with_any_failures_give_the_clean_database(
 def test_a_sensitive_mode_change_never_brings_clear_id_numbers_back(store: Store) -> None:
     """keep-mode syncs, a replay under hash, then a hash-mode backfill of an older window:
     the current row keeps the hash (the clear content is not reported later than it)."""
-    from toefl_access.history import replay
-    from toefl_access.preparing import prepare_answer
-    from toefl_access.sensitive import META_MODE, Protector
+    from toefl_access.formats.sensitive import META_MODE, Protector
+    from toefl_access.handoff.history import replay
+    from toefl_access.sync.preparing import prepare_answer
 
     a = Gen(5).report(scale="0-120")
     clear = a.values["security_id_number"]

@@ -10,8 +10,8 @@ from typing import Any
 import gen
 import pytest
 
-from toefl_access import record as rec
-from toefl_access.record import Record, RecordWarning, validate
+from toefl_access.formats import record as rec
+from toefl_access.formats.record import Record, RecordWarning, validate
 
 TODAY = dt.date(2026, 6, 1)
 SPANS = {"listening": (559, 560), "total": (567, 569), "test_date": (539, 546)}
@@ -225,8 +225,8 @@ def test_warning_describe() -> None:
 
 
 def test_a_record_view_on_a_batch_behaves_as_one_built_from_a_dict() -> None:
-    from toefl_access.batch import from_records
-    from toefl_access.layout import Field, validate
+    from toefl_access.formats.batch import from_records
+    from toefl_access.formats.layout import Field, validate
 
     names = ("registration_number", "test_date", "institution_code", "department_code",
              "listening")

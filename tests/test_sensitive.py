@@ -15,17 +15,17 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.cli import main
-from toefl_access.client import Client
-from toefl_access.dates import UTC
 from toefl_access.errors import UsageError
+from toefl_access.formats.sensitive import META_KEY, META_MODE, Protector, key_id, spans
+from toefl_access.formats.textformat import codec
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.mock.population import released
-from toefl_access.preparing import prepare_answer
-from toefl_access.sensitive import META_KEY, META_MODE, Protector, key_id, spans
 from toefl_access.store import open_store, report_key
 from toefl_access.sync import SyncResult, SyncSettings, sync
-from toefl_access.textformat import codec
+from toefl_access.sync.preparing import prepare_answer
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 SINCE = dt.datetime(2026, 2, 10, tzinfo=UTC)

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from gen import CURRENT, LEGACY, Gen, Report
 
 from toefl_access.errors import StoreError
-from toefl_access.jsonformat import parse_json
-from toefl_access.record import Record
+from toefl_access.formats.jsonformat import parse_json
+from toefl_access.formats.record import Record
+from toefl_access.formats.textformat import codec
 from toefl_access.store import (
     Incoming,
     Store,
@@ -32,7 +33,6 @@ from toefl_access.store import (
     report_key,
 )
 from toefl_access.store import schema as s
-from toefl_access.textformat import codec
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, tzinfo=UTC)

@@ -18,8 +18,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from toefl_access import layout
 from toefl_access.errors import MissingExtraError, StoreError, UsageError
+from toefl_access.formats import layout
 from toefl_access.store import Store, mask_url, open_store
 from toefl_access.store import schema as s
 

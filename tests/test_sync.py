@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from support import snapshot
 
-from toefl_access.client import Client
-from toefl_access.dates import UTC
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.errors import LockedError, ServerError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.mock.population import released
@@ -68,7 +68,7 @@ def test_second_sync_writes_nothing(store: Store, fmt: str) -> None:
 def test_a_second_sync_does_not_compress_what_the_archive_holds(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import toefl_access.sync as sync_module
+    import toefl_access.sync.run as sync_module
 
     compressed: list[int] = []
     real = sync_module.compress_body

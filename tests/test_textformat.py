@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toefl_access import layout as layouts
 from toefl_access import parse, render
-from toefl_access import textformat as tf
 from toefl_access.errors import InputError, RecordError
-from toefl_access.record import Record
-from toefl_access.textread import parse_lines
+from toefl_access.formats import layout as layouts
+from toefl_access.formats import textformat as tf
+from toefl_access.formats.record import Record
+from toefl_access.formats.textread import parse_lines
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(GOLDEN))

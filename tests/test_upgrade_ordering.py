@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from support import canonical
 
+from toefl_access.api.client import Client
+from toefl_access.api.dates import UTC
 from toefl_access.cli import main
-from toefl_access.client import Client
-from toefl_access.dates import UTC
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.store import Store, open_store
 from toefl_access.store import schema as s

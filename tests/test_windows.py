@@ -3,9 +3,9 @@ import itertools
 
 import pytest
 
-from toefl_access.dates import UTC, api_format, check_window, parse_duration, parse_instant
+from toefl_access.api.dates import UTC, api_format, check_window, parse_duration, parse_instant
 from toefl_access.errors import DateError, UsageError
-from toefl_access.windows import Window, floor_to_grid, plan, split
+from toefl_access.sync.windows import Window, floor_to_grid, plan, split
 
 D = dt.timedelta
 

@@ -21,10 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_batch import NASTY, damaged_lines
 
-from toefl_access import layout as layouts
-from toefl_access import output, parse_batches, parse_table, writers
-from toefl_access.parse import batches
-from toefl_access.textformat import codec
+from toefl_access import parse_batches, parse_table
+from toefl_access.formats import layout as layouts
+from toefl_access.formats import output, writers
+from toefl_access.formats.parse import batches
+from toefl_access.formats.textformat import codec
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import ToeflAccessError
-from .layout import Field, Layout
-from .parse import parse, parse_batches, parse_table
-from .record import Record, RecordWarning
-from .textformat import render
+from .formats.layout import Field, Layout
+from .formats.parse import parse, parse_batches, parse_table
+from .formats.record import Record, RecordWarning
+from .formats.textformat import render
 
 if TYPE_CHECKING:
-    from .client import Client
+    from .api.client import Client
     from .store import Store, open_store
     from .sync import SyncSettings
 
 _LAZY = {
-    "Client": "client",
+    "Client": "api.client",
     "Store": "store",
     "open_store": "store",
     "SyncSettings": "sync",

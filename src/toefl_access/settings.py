@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .dates import parse_duration
+from .api.dates import parse_duration
 from .errors import UsageError
-from .sensitive import MODES as SENSITIVE_MODES
+from .formats.sensitive import MODES as SENSITIVE_MODES
 
 __all__ = ["DEFAULT_CONFIG", "SENSITIVE_MODES", "Settings", "load"]
 

@@ -17,7 +17,7 @@ import click
 from rich import filesize
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..client import Client, client_from_env
+from ..api.client import Client, client_from_env
 from ..errors import (
     ApiError,
     AuthenticationError,
@@ -26,9 +26,9 @@ from ..errors import (
     KeyFormatError,
     UsageError,
 )
-from ..output import OUTPUTS
-from ..record import Record
-from . import err_console, main, output_stream, write_records
+from ..formats.output import OUTPUTS
+from ..formats.record import Record
+from .base import err_console, main, output_stream, write_records
 from .configured import load_settings
 
 _UNREACHABLE_EXIT = 3
@@ -39,7 +39,7 @@ def make_client(sandbox: bool = False, **settings: Any) -> Client:
     """The client of every command that talks to the API.
 
     The key and the URL come from the environment (see
-    :func:`toefl_access.client.client_from_env`); ``sandbox`` selects the vendor's test
+    :func:`toefl_access.api.client.client_from_env`); ``sandbox`` selects the vendor's test
     endpoint; ``settings`` (timeout, retries, ...) go to the :class:`Client`.
     """
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
@@ -93,7 +93,7 @@ def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: st
     `keep` writes them as received. For regular, resumable imports into a database use
     `sync`.
     """
-    from ..sensitive import output_protector, protect
+    from ..formats.sensitive import output_protector, protect
 
     if raw and to:
         raise UsageError("--raw writes the body as received: leave out --to")
@@ -101,7 +101,7 @@ def fetch_cmd(start: str, end: str, fmt: str, raw: bool, to: str | None, out: st
     protector, notices = output_protector(conf.sensitive, key_file=conf.hash_key_file)
     with make_client(sandbox) as client, _progress("fetching") as update:
         if raw and protector.mode != "keep":
-            from ..preparing import prepare_answer
+            from ..sync.preparing import prepare_answer
 
             body = client.fetch_body(start, end, format=fmt)
             masked = prepare_answer(body.content, fmt, protector=protector).body

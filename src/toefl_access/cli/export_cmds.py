@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from ..dates import parse_instant
-from ..export import FORMATS, export, parse_columns
-from . import main, output_stream
+from ..api.dates import parse_instant
+from ..handoff.export import FORMATS, export, parse_columns
+from .base import main, output_stream
 from .configured import existing_db, load_settings, settings_options
 
 

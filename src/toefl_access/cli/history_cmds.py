@@ -14,11 +14,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from . import main
+from .base import main
 from .configured import existing_db, load_settings, settings_options
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads only for the commands that use it
-    from ..history import Change
+    from ..handoff.history import Change
     from ..store.history import CancelOutcome, CancelRequest, ReportHistory
 
 #: The fields ``show`` lists without ``--all`` (when they hold a value), besides every field
@@ -89,7 +89,7 @@ def show_cmd(
     new), and whether the report is cancelled, with the reason. Reports of other
     registration numbers that carry the same hashed ID number are listed at the end.
     """
-    from ..history import arrived_after, history_changes, parse_registration, same_person
+    from ..handoff.history import arrived_after, history_changes, parse_registration, same_person
     from ..store import open_store
 
     try:
@@ -256,7 +256,7 @@ def cancel_group() -> None:
 
 def _request(registration_number: str, test_date: str, reason: str | None) -> CancelRequest:
     """The arguments of ``cancel add`` and ``cancel remove``, checked."""
-    from ..history import parse_registration, parse_test_date
+    from ..handoff.history import parse_registration, parse_test_date
     from ..store.history import CancelRequest
 
     try:
@@ -330,7 +330,7 @@ def cancel_import_cmd(file: str, config_path: str | None, db_url: str | None) ->
     line that cannot be read, or that names no stored report, is reported with its line
     number and nothing is cancelled. Importing the same file again changes nothing.
     """
-    from ..history import read_cancellations
+    from ..handoff.history import read_cancellations
     from ..store import open_store
 
     requests = read_cancellations(file)
@@ -381,7 +381,7 @@ def replay_cmd(
     stored: a report whose values read differently gets a new revision (with the same
     bytes); a replay with an unchanged layout changes nothing. No API call is made.
     """
-    from ..history import replay
+    from ..handoff.history import replay
     from ..store import open_store
 
     conf = load_settings(config_path, db=db_url, layout=layout, sensitive=sensitive)

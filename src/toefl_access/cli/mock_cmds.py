@@ -9,7 +9,7 @@ import click
 from ..errors import UsageError
 from ..mock import DEMO_AUTHCODE, MockApi, parse_fault
 from ..mock.server import base_url, bind, is_loopback, run
-from . import main
+from .base import main
 
 
 @main.command("mock-server")

@@ -9,10 +9,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import layout as layouts
-from ..output import OUTPUTS, write_text
-from ..parse import batches, parse
-from . import main, output_stream
+from ..formats import layout as layouts
+from ..formats.output import OUTPUTS, write_text
+from ..formats.parse import batches, parse
+from .base import main, output_stream
 
 TARGETS = (*OUTPUTS, "parquet")
 
@@ -47,7 +47,7 @@ def parse_cmd(
     if to == "parquet" and not to_file and sys.stdout.isatty():
         raise click.UsageError("parquet is a binary format: write it to a file with -o FILE")
     # a file appears complete or not at all (an error leaves what was there)
-    from .. import writers  # pyarrow, loaded by the commands that use it
+    from ..formats import writers  # pyarrow, loaded by the commands that use it
 
     with output_stream(out, binary=True) as fh:
         if to == "text":

@@ -15,16 +15,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..dates import UTC, api_format, parse_duration, parse_instant
+from ..api.dates import UTC, api_format, parse_duration, parse_instant
 from ..errors import KEY_ADVICE, UsageError
-from ..windows import Window
-from . import main
+from ..sync.windows import Window
+from .base import main
 from .configured import existing_db, load_settings, settings_options
 
 if TYPE_CHECKING:  # the store and sync (SQLAlchemy) load only for the commands that use them
     from ..settings import Settings
     from ..store import Store
-    from ..sync import SyncResult, SyncSettings
+    from ..sync.run import SyncResult, SyncSettings
 
 DEFAULT_DB = "sqlite:///toefl-access.db"
 DEMO_DB = "toefl-access-demo.db"
@@ -180,7 +180,7 @@ def sync_cmd(
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
     """
     from ..store import open_store
-    from ..sync import SyncSettings
+    from ..sync.run import SyncSettings
     from .api_cmds import make_client
 
     conf = load_settings(
@@ -213,7 +213,7 @@ def client_settings(conf: Settings, sandbox: bool) -> dict[str, Any]:
     ``sandbox``) and the key read from ``authcode_file`` when the environment has no key."""
     import os
 
-    from ..apikey import ENV_AUTHCODE, ENV_AUTHCODE_FILE, read_authcode
+    from ..api.apikey import ENV_AUTHCODE, ENV_AUTHCODE_FILE, read_authcode
 
     out: dict[str, Any] = {}
     if conf.base_url and not sandbox:
@@ -227,7 +227,7 @@ def run_sync(
     client: Any, store: Store, settings: SyncSettings, now: dt.datetime | None = None
 ) -> SyncResult:
     """Sync with a progress bar on a terminal, then print the summary and any key advice."""
-    from ..sync import sync
+    from ..sync.run import sync
 
     console = Console()
     with progress_reporter(sys.stderr.isatty()) as (on_plan, on_window):
@@ -250,7 +250,7 @@ def run_sync(
 @settings_options
 def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
     """Show the watermark, coverage gaps, recent runs and what the database holds."""
-    from ..sensitive import META_MODE, describe
+    from ..formats.sensitive import META_MODE, describe
     from ..store import open_store
 
     url = existing_db(load_settings(config_path, db=db_url).db)
@@ -423,10 +423,10 @@ def demo_cmd(days: int, per_day: int, db_path: str) -> None:
 
     Run it twice: the second run writes nothing new, since every report is stored once.
     """
-    from ..client import Client
+    from ..api.client import Client
     from ..mock import DEMO_AUTHCODE, MockApi, serve
     from ..store import open_store
-    from ..sync import SyncSettings
+    from ..sync.run import SyncSettings
 
     started = time.monotonic()
     now = dt.datetime.now(UTC).replace(microsecond=0)

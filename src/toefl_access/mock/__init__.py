@@ -15,7 +15,8 @@ report joins a dozen byte strings instead of formatting a hundred fields.
 from __future__ import annotations
 
 from . import population
-from .api import DEMO_AUTHCODE, SANDBOX_PATH, SCORES_PATH, Answer, MockApi, Served, key_format_ok
+from .answer import Answer
+from .api import DEMO_AUTHCODE, SANDBOX_PATH, SCORES_PATH, MockApi, Served, key_format_ok
 from .faults import Fault, parse_fault
 from .server import serve
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import KeyFormatError, UsageError
 from . import population
+from .answer import Answer, ConnectionDropped
 from .draws import Draws
 from .faults import Fault, parse_fault
 from .wire import json_objects, text_lines
@@ -73,36 +74,6 @@ _REQUIRED = (
     ("type", "type/program is required"),
     ("reportby", "reportby is required"),
 )
-
-
-class ConnectionDropped(Exception):
-    """Raised by an answer's body to end the connection early.
-
-    ``how`` is ``reset`` (dropped) or ``close`` (closed before the body is complete);
-    ``offset`` is the number of body bytes sent before it.
-    """
-
-    def __init__(self, how: str, offset: int) -> None:
-        super().__init__(f"mock fault: connection {how} after {offset} body bytes")
-        self.how = how
-        self.offset = offset
-
-
-@dataclass
-class Answer:
-    """What the mock answers: status, headers, a body of chunks, and how to deliver it.
-
-    ``delay`` is the wait in seconds before the status line (``--latency``); ``stall`` the
-    wait after the first body chunk (a ``slow`` fault). The body may raise
-    :class:`ConnectionDropped`. ``fault`` names the fault that shaped the answer, if any.
-    """
-
-    status: int
-    headers: dict[str, str]
-    body: Iterator[bytes]
-    delay: float = 0.0
-    stall: float = 0.0
-    fault: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import anyio
 from starlette.applications import Starlette
@@ -22,10 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .api import Answer, ConnectionDropped
-
-if TYPE_CHECKING:
-    from .api import MockApi
+from .answer import Answer, ConnectionDropped, Handler
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -49,7 +45,7 @@ async def _body(answer: Answer) -> AsyncIterator[bytes]:
             close()
 
 
-def build_app(api: MockApi) -> Starlette:
+def build_app(api: Handler) -> Starlette:
     """A Starlette app answering every request with ``api``."""
 
     async def endpoint(request: Request) -> Response:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..record import CEFR_OF_BAND, ESTIMATED_0_120_OF_BAND, SECTIONS, band_total
+from ..formats.record import CEFR_OF_BAND, ESTIMATED_0_120_OF_BAND, SECTIONS, band_total
 from . import wire
 from .draws import Draws, cumulative
 from .names import ASCII_FOLD, DEPARTMENTS, EMAIL_DOMAINS, INSTITUTIONS, PROFILES, Profile

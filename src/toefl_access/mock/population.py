@@ -43,9 +43,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from .. import layout as layouts
-from ..dates import parse_instant
-from ..record import Record
+from ..api.dates import parse_instant
+from ..formats import layout as layouts
+from ..formats.record import Record
 from . import parts
 from .parts import PEOPLE, PLACES, SCORE_SETS, TIMES, Part, Person, Scores
 

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from time import sleep
-from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
-from .api import Answer, ConnectionDropped
-
-if TYPE_CHECKING:
-    from .api import MockApi
+from .answer import Answer, ConnectionDropped, Handler
 
 
-def _handle(api: MockApi, request: httpx.Request) -> Answer:
+def _handle(api: Handler, request: httpx.Request) -> Answer:
     return api.handle(
         request.method, request.url.path, request.url.params.multi_items(), request.headers
     )
@@ -93,7 +89,7 @@ class _AsyncBody(httpx.AsyncByteStream):
 class MockTransport(httpx.BaseTransport):
     """A synchronous httpx transport answering with a :class:`~.api.MockApi`."""
 
-    def __init__(self, api: MockApi) -> None:
+    def __init__(self, api: Handler) -> None:
         self.api = api
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -111,7 +107,7 @@ class MockTransport(httpx.BaseTransport):
 class AsyncMockTransport(httpx.AsyncBaseTransport):
     """An asynchronous httpx transport answering with a :class:`~.api.MockApi`."""
 
-    def __init__(self, api: MockApi) -> None:
+    def __init__(self, api: Handler) -> None:
         self.api = api
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

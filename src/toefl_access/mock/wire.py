@@ -12,7 +12,7 @@ kind of report.
 Score sets leave their MyBest dates as holes, ``%(test)s`` and ``%(prio)s`` (eight bytes,
 the width of a text date), replaced per report by the test's and the earlier test's dates.
 
-:func:`text_line` and :func:`json_object` encode a :class:`~toefl_access.record.Record` the
+:func:`text_line` and :func:`json_object` encode a :class:`~toefl_access.formats.record.Record` the
 same way (fast for the records the population builds, the general renderers for others).
 """
 
@@ -23,17 +23,14 @@ import operator
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from .. import layout as layouts
-from ..jsonformat import to_object
-from ..record import Record
-from ..textformat import render
-
-if TYPE_CHECKING:
-    from .population import Report
+from ..formats import layout as layouts
+from ..formats.jsonformat import to_object
+from ..formats.record import Record
+from ..formats.textformat import render
 
 LAYOUT = layouts.builtin(layouts.CURRENT)
 _NAMES = LAYOUT.names
@@ -167,8 +164,9 @@ _REGISTRATION = b',"registration_number":"'
 _TEST, _EARLIER = TEST_HOLE.encode(), EARLIER_HOLE.encode()
 
 
-def text_lines(reports: Iterable[Report], out: list[bytes]) -> int:
-    """Append the lines of ``reports`` (each with its newline) to ``out``, in pieces; return
+def text_lines(reports: Iterable[tuple[Any, ...]], out: list[bytes]) -> int:
+    """Append the lines of ``reports`` (the population's reports: named tuples whose fields
+    come in the order unpacked below) to ``out``, each with its newline, in pieces; return
     how many reports there were."""
     dates, date, pad, test_hole, earlier_hole, tail = _dates, _date, _PAD, _TEST, _EARLIER, _TAIL
     n = 0
@@ -191,7 +189,7 @@ def text_lines(reports: Iterable[Report], out: list[bytes]) -> int:
     return n
 
 
-def json_objects(reports: Iterable[Report], out: list[bytes]) -> int:
+def json_objects(reports: Iterable[tuple[Any, ...]], out: list[bytes]) -> int:
     """Append the JSON objects of ``reports``, each after a comma, to ``out``, in pieces;
     return how many reports there were."""
     dates, date, test_hole, earlier_hole, key = _dates, _date, _TEST, _EARLIER, _REGISTRATION

@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 
 from ..errors import UsageError
-from ..record import Record, RecordWarning
+from ..formats.record import Record, RecordWarning
 from . import schema as s
 from .core import StoreCore, _encode
 from .ordering import content_of_report, rewrite_sightings

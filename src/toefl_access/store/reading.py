@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from ..record import SECTIONS
+from ..formats.record import SECTIONS
 from . import schema as s
 from .core import StoreCore, _current_revision, merge
 from .structs import DepartmentCount, FailedWindow, RunSummary, StoreStatus, WindowCounts

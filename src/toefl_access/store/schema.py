@@ -41,7 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from .. import layout as layouts
+from ..formats import layout as layouts
 
 #: The newest migration revision; ``open_store`` upgrades any older database to it.
 HEAD = "0005"

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from ..record import Record
+from ..formats.record import Record
 
 
 class Incoming(msgspec.Struct, frozen=True):

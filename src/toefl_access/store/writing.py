@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import StoreError
-from ..record import Record
+from ..formats.record import Record
 from . import schema as s
 from .core import StoreCore, _encode, _new_id, gc_paused
 from .history import cancelled_among, with_cancel_warning

@@ -79,7 +79,7 @@ def _sightings_from_archive(conn: sa.Connection) -> int:
     only counted): records whose content is one the report has had. Answers that cannot be
     read with the built-in layouts (a custom layout) are left out."""
     from toefl_access.errors import ToeflAccessError
-    from toefl_access.preparing import prepare
+    from toefl_access.sync.preparing import prepare
 
     a, r, g = s.response_archive, s.report_revisions, s.report_sightings
     entries = conn.execute(

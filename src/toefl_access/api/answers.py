@@ -1,6 +1,6 @@
 """The API's answers: bodies as byte streams, checked complete, and records as they arrive.
 
-The transport-free half of :mod:`toefl_access.client`: a :class:`RawResponse` reads chunks
+The transport-free half of :mod:`toefl_access.api.client`: a :class:`RawResponse` reads chunks
 (already translated into the project's errors by the client), counts and hashes them, and
 at the end refuses a body that was cut short. A body is cut short when the connection
 closed early (the client raises that), when the last fixed-length record is shorter than
@@ -23,15 +23,15 @@ from typing import Any
 import ijson
 import msgspec
 
-from . import layout as layouts
+from ..errors import ApiError, InputError, TransportError, TruncatedResponseError, UsageError
+from ..formats import layout as layouts
+from ..formats.jsonformat import parse_json
+from ..formats.record import Record
+from ..formats.textformat import BOM
+from ..formats.textread import parse_lines
 from .dates import api_format
-from .errors import ApiError, InputError, TransportError, TruncatedResponseError, UsageError
-from .jsonformat import parse_json
-from .record import Record
-from .textformat import BOM
-from .textread import parse_lines
 
-log = logging.getLogger("toefl_access.client")
+log = logging.getLogger("toefl_access.api.client")
 
 _TAIL = 8192
 _BLANKS = b" \t\r\n" + BOM

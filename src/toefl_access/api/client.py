@@ -2,7 +2,7 @@
 
 ::
 
-    from toefl_access.client import Client
+    from toefl_access.api.client import Client
 
     with Client(authcode=KEY) as client:          # the key's form is checked here
         for record in client.fetch("2025-04-21", "2025-04-22"):
@@ -39,11 +39,8 @@ from typing import Any, NamedTuple, NoReturn
 import httpx
 import stamina
 
-from . import __version__
-from .answers import Body, RawResponse, RecordStream
-from .apikey import Secret, check_authcode, decode_key, read_authcode
-from .dates import api_format, check_window, parse_instant
-from .errors import (
+from .._version import __version__
+from ..errors import (
     KEY_ADVICE,
     ApiError,
     AuthenticationError,
@@ -58,7 +55,10 @@ from .errors import (
     UsageError,
     printable,
 )
-from .record import Record
+from ..formats.record import Record
+from .answers import Body, RawResponse, RecordStream
+from .apikey import Secret, check_authcode, decode_key, read_authcode
+from .dates import api_format, check_window, parse_instant
 
 __all__ = [
     "PRODUCTION_URL",
@@ -78,7 +78,7 @@ ENV_BASE_URL = "TOEFL_ACCESS_BASE_URL"
 FORMATS = ("json", "text")
 REPORTBY = "scorelinkbyreportdate"
 
-log = logging.getLogger("toefl_access.client")
+log = logging.getLogger("toefl_access.api.client")
 
 # stamina's exponential backoff: about 1, 2, 4, 8 s (plus up to 1 s of jitter), at most 30.
 BACKOFF_INITIAL, BACKOFF_MAX, BACKOFF_JITTER = 1.0, 30.0, 1.0
@@ -124,7 +124,7 @@ def check_base_url(base_url: str) -> tuple[str, bool]:
 def window(start: object, end: object) -> tuple[dt.datetime, dt.datetime]:
     """The UTC window the API is asked for, in whole seconds (widened, never narrowed).
 
-    Strings are read by :func:`toefl_access.dates.parse_instant`; aware datetimes are
+    Strings are read by :func:`toefl_access.api.dates.parse_instant`; aware datetimes are
     converted to UTC and naive ones taken as UTC. The API takes whole seconds, so the start
     is rounded down and the end up: a window is never sent narrower, or empty.
     """

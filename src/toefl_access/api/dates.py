@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from .errors import DateError
+from ..errors import DateError
 
 UTC = dt.UTC
 API_FORMAT = "%Y-%m-%dT%H:%M:%S"

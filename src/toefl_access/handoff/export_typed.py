@@ -1,5 +1,5 @@
 """The typed export formats: XLSX (``[excel]`` extra, xlsxwriter) and Parquet
-(``[parquet]`` extra, pyarrow). Called through :func:`toefl_access.export.export`."""
+(``[parquet]`` extra, pyarrow). Called through :func:`toefl_access.handoff.export.export`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
-from .errors import ToeflAccessError
-from .export import Row, Spec, getter, json_text, require, warnings_text
+from ..errors import ToeflAccessError
+from .spec import Row, Spec, getter, json_text, require, warnings_text
 
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
 

@@ -74,7 +74,7 @@ class Record:
     the broken rules; ``extra`` holds a JSON record's unknown keys.
 
     A record read from a batch of lines is a *view* on its row of the batch's Arrow
-    columns (:class:`toefl_access.batch.Batch`): ``record["total"]`` reads one column, and
+    columns (:class:`toefl_access.formats.batch.Batch`): ``record["total"]`` reads one column, and
     nothing is built for the fields nobody reads; ``values`` is made on first use.
     """
 
@@ -113,9 +113,9 @@ class Record:
         line: int,
         warnings: list[RecordWarning],
     ) -> Record:
-        """A text record that is row ``i`` of ``batch`` (a :class:`~toefl_access.batch.Batch`:
-        ``column(name)`` gives a column's Python values, ``names`` the field names, ``raws``
-        the lines)."""
+        """A text record that is row ``i`` of ``batch`` (a
+        :class:`~toefl_access.formats.batch.Batch`: ``column(name)`` gives a column's Python
+        values, ``names`` the field names, ``raws`` the lines)."""
         record = cls.__new__(cls)
         record._values, record._batch, record._i, record._raw = None, batch, i, None
         record.layout, record.line = layout, line

@@ -1,6 +1,6 @@
 """Reading fixed-length ScoreLink lines from files and streams, a batch at a time.
 
-:func:`text_batches` reads a stream into :class:`~toefl_access.batch.Batch` es of Arrow
+:func:`text_batches` reads a stream into :class:`~toefl_access.formats.batch.Batch` es of Arrow
 columns; :func:`parse_lines` gives their records (views on the batches). A binary stream is
 read in large blocks: when a block's lines all have the record's length (the usual file),
 the block itself is the byte matrix the decoder reads, and Python does no work per line.
@@ -15,8 +15,8 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError, RecordError, ToeflAccessError
 from . import layout as layouts
-from .errors import InputError, RecordError, ToeflAccessError
 from .layout import Layout
 from .record import Record, utc_today
 from .textformat import BOM, DETECT_LINES, codec, guess_layout
@@ -233,7 +233,7 @@ def text_batches(
     pad: bool = True,
     size: int | None = None,
 ) -> Iterator[Batch]:
-    """Fixed-length records as :class:`~toefl_access.batch.Batch` es of up to ``size``
+    """Fixed-length records as :class:`~toefl_access.formats.batch.Batch` es of up to ``size``
     lines (default :data:`BATCH`); arguments as :func:`parse_lines`.
 
     With ``strict``, the batch that holds the first record with a warning is cut before

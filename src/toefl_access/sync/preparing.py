@@ -19,15 +19,15 @@ from typing import Any
 
 import msgspec
 
-from . import layout as layouts
-from .errors import InputError
-from .jsonformat import iter_objects, key_map, normalize_key, parse_json
-from .record import Record
-from .sensitive import KEEP, Protector, is_mask
-from .sensitive import spans as sensitive_spans
-from .store import Incoming, incoming_from_records, report_key
-from .store.structs import digest
-from .textformat import BOM, codec, detect_layout
+from ..errors import InputError
+from ..formats import layout as layouts
+from ..formats.jsonformat import iter_objects, key_map, normalize_key, parse_json
+from ..formats.record import Record
+from ..formats.sensitive import KEEP, Protector, is_mask
+from ..formats.sensitive import spans as sensitive_spans
+from ..formats.textformat import BOM, codec, detect_layout
+from ..store import Incoming, incoming_from_records, report_key
+from ..store.structs import digest
 
 
 def _key_of_line(spans: tuple[tuple[int, int], ...], line: bytes) -> str | None:
@@ -55,7 +55,7 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
     texts with a handful of array operations, instead of a dozen Python steps a line."""
     import numpy as np  # on first use: command start-up stays light
 
-    from .batch import digits, real_date
+    from ..formats.decoder import digits, real_date
 
     if not lines:
         return []

@@ -3,7 +3,7 @@
 This is the only module that knows both the client and the store. One run:
 
 1. takes the database's sync lock (a second sync waits or exits with a clear message);
-2. plans UTC windows from the watermark (:mod:`toefl_access.windows`);
+2. plans UTC windows from the watermark (:mod:`toefl_access.sync.windows`);
 3. fetches ``concurrency`` windows at a time while writes stay serialized **in window
    order**, so a rescore released in a later window always ends up as the current revision;
 4. writes each window in one transaction with its archive and coverage rows
@@ -26,9 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import layout as layouts
-from .dates import UTC, api_format, format_duration
-from .errors import (
+from ..api.dates import UTC, api_format, format_duration
+from ..errors import (
     ApiError,
     AuthenticationError,
     ForbiddenError,
@@ -37,11 +36,12 @@ from .errors import (
     ToeflAccessError,
     TransportError,
 )
+from ..formats import layout as layouts
+from ..formats.record import IDENTITY
+from ..formats.sensitive import Protector, protector_for
+from ..store import Store, WindowCounts
+from ..store.writing import compress_body
 from .preparing import Prepared, prepare_answer
-from .record import IDENTITY
-from .sensitive import Protector, protector_for
-from .store import Store, WindowCounts
-from .store.writing import compress_body
 from .windows import DEFAULT_LAG, DEFAULT_LOOKBACK, DEFAULT_WINDOW, Window, plan
 
 log = logging.getLogger("toefl_access.sync")
@@ -50,7 +50,7 @@ EXIT_OK, EXIT_FAILED_WINDOWS, EXIT_KEY_REFUSED, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
 class BodySource(Protocol):
-    """What sync needs of a client: :meth:`toefl_access.client.Client.fetch_body`."""
+    """What sync needs of a client: :meth:`toefl_access.api.client.Client.fetch_body`."""
 
     def fetch_body(self, start: dt.datetime, end: dt.datetime, *, format: str = ...) -> Any: ...
 
@@ -93,7 +93,8 @@ class SyncSettings:
     concurrency: int = 4
     format: str = "text"
     wait: bool = False
-    #: How ID numbers are kept: ``keep``, ``hash`` or ``drop`` (:mod:`toefl_access.sensitive`).
+    #: How ID numbers are kept: ``keep``, ``hash`` or ``drop``
+    #: (:mod:`toefl_access.formats.sensitive`).
     sensitive: str = "hash"
     #: A file holding the key of the ID-number hash (default: a key kept in the database).
     hash_key_file: str | None = None

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import LayoutError
+from ..errors import LayoutError
 
 KINDS = frozenset({"code", "text", "date", "score", "band", "cefr", "sensitive", "filler"})
 CURRENT = "scorelink-1600"
@@ -253,7 +253,8 @@ def builtin(name: str) -> Layout:
     name = _ALIASES.get(name, name)
     if name not in BUILTIN:
         raise LayoutError(f"no built-in layout named {name!r}; try one of {', '.join(BUILTIN)}")
-    text = resources.files("toefl_access").joinpath("layouts", f"{name}.csv").read_text("utf-8")
+    folder = resources.files("toefl_access.formats").joinpath("layouts")
+    text = folder.joinpath(f"{name}.csv").read_text("utf-8")
     return parse_layout_csv(text, name=name)
 
 

@@ -41,10 +41,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import UsageError
+from ..errors import UsageError
 from .layout import Layout
 
-log = logging.getLogger("toefl_access.sensitive")
+log = logging.getLogger("toefl_access.formats.sensitive")
 
 MODES = ("keep", "hash", "drop")
 DEFAULT_MODE = "hash"
@@ -111,7 +111,7 @@ class Protector:
         if self.mode not in MODES:
             raise UsageError(f"sensitive = {self.mode!r} is not one of {', '.join(MODES)}")
         if self.mode == "hash" and not self.key:
-            raise UsageError("sensitive = hash needs a key (see toefl_access.sensitive)")
+            raise UsageError("sensitive = hash needs a key (see toefl_access.formats.sensitive)")
 
     def __repr__(self) -> str:  # never the key
         return f"Protector(mode={self.mode!r})"

@@ -1,4 +1,4 @@
-"""JSON score records <-> :class:`~toefl_access.record.Record`, streaming.
+"""JSON score records <-> :class:`~toefl_access.formats.record.Record`, streaming.
 
 The API's JSON answer is ``{"data": [...]}`` (a bare array is accepted too). The vendor has
 not published its field names, so keys are matched to canonical names ignoring case, spaces,
@@ -19,8 +19,8 @@ from typing import IO, Any
 import ijson
 import msgspec
 
+from ..errors import InputError, RecordError
 from . import layout as layouts
-from .errors import InputError, RecordError
 from .layout import Field, Layout
 from .record import Record, RecordWarning, Rules, to_band, to_date
 

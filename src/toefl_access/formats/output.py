@@ -19,8 +19,8 @@ from typing import IO, Any
 
 import msgspec
 
+from ..errors import ToeflAccessError, UsageError
 from . import layout as layouts
-from .errors import ToeflAccessError, UsageError
 from .layout import Layout
 from .record import Record
 from .textformat import codec, layout_of
@@ -94,7 +94,7 @@ def write_csv(
     ``="0123"`` so that Excel keeps leading zeros and all 16 digits, and text that would
     start a formula (``=``, ``+``, ``-``, ``@``) as ``="..."`` so that it stays text.
     ``layout`` (default: the records' built-in layout) says which columns hold text. (The
-    ``parse`` command writes the same from Arrow batches: :mod:`toefl_access.writers`.)
+    ``parse`` command writes the same from Arrow batches: :mod:`toefl_access.formats.writers`.)
     """
     writer = csv.writer(out, lineterminator="\r\n")
     count = 0

@@ -44,15 +44,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import layout as layouts
-from .dates import UTC
-from .errors import InputError, ToeflAccessError
-from .preparing import prepare_answer
-from .record import to_date
-from .sensitive import DEFAULT_MODE, META_MODE, protector_for
-from .store import Store, WindowCounts
-from .store.history import ArchiveEntry, CancelRequest, ReportHistory
-from .sync import check_layout
+from ..api.dates import UTC
+from ..errors import InputError, ToeflAccessError
+from ..formats import layout as layouts
+from ..formats.record import to_date
+from ..formats.sensitive import DEFAULT_MODE, META_MODE, protector_for
+from ..store import Store, WindowCounts
+from ..store.history import ArchiveEntry, CancelRequest, ReportHistory
+from ..sync.preparing import prepare_answer
+from ..sync.run import check_layout
 
 
 @dataclass(slots=True)

@@ -1,9 +1,10 @@
 """Parsed records written out from Arrow batches: CSV, JSON Lines, a JSON array, Parquet.
 
-These are the bulk outputs of ``parse``: each works on whole :class:`~toefl_access.batch.Batch`
-es, with Arrow kernels where a format allows it, never through a Python object per field.
-They write exactly what the record writers of :mod:`toefl_access.output` write (the JSON
-Lines contract and the Excel-safe CSV described there); tests hold them to it.
+These are the bulk outputs of ``parse``: each works on whole
+:class:`~toefl_access.formats.batch.Batch` es, with Arrow kernels where a format allows it,
+never through a Python object per field. They write exactly what the record writers of
+:mod:`toefl_access.formats.output` write (the JSON Lines contract and the Excel-safe CSV
+described there); tests hold them to it.
 
 Excel-safe CSV: UTF-8 with a BOM, CRLF, a header of canonical names then ``_layout``,
 ``_line``, ``_warnings``; text made only of digits in code and text columns is written as

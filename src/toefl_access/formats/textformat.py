@@ -1,4 +1,4 @@
-"""Fixed-length ScoreLink lines <-> :class:`~toefl_access.record.Record`, streaming.
+"""Fixed-length ScoreLink lines <-> :class:`~toefl_access.formats.record.Record`, streaming.
 
 Positions are bytes: each line is sliced as bytes, then every field is decoded on its own
 (UTF-8 where valid, otherwise Latin-1, which loses nothing). Lines shorter than the record
@@ -20,15 +20,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
 from . import layout as layouts
-from .errors import InputError
 from .layout import Field, Layout
 from .record import Record, RecordWarning, Rules, to_band, to_date
 
 log = logging.getLogger("toefl_access.parse")
 
 if TYPE_CHECKING:
-    from .batch import Batch, Decoder
+    from .batch import Batch
+    from .decoder import Decoder
 
 BOM = b"\xef\xbb\xbf"
 DETECT_LINES = 200
@@ -275,12 +276,12 @@ class Codec:
         today: dt.date | None = None,
     ) -> Batch:
         """The batch of whole lines given as the rows of a byte matrix (see
-        :meth:`Decoder.decode_matrix <toefl_access.batch.Decoder.decode_matrix>`)."""
+        :meth:`Decoder.decode_matrix <toefl_access.formats.batch.Decoder.decode_matrix>`)."""
         return self._decoder.decode_matrix(rows, numbers, check=check, today=today)
 
     @cached_property
     def _decoder(self) -> Decoder:
-        from .batch import Decoder  # pyarrow, imported on first use: commands start faster
+        from .decoder import Decoder  # pyarrow, imported on first use: commands start faster
 
         return Decoder(self)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
-import importlib
 import io
 import os
 import re
@@ -32,38 +31,24 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
-from . import layout as layouts
-from .errors import MissingExtraError, UsageError
-from .output import output_file, to_row, write_objects
-from .record import Record, RecordWarning, to_band, to_date
-from .textformat import render
+from ..errors import UsageError
+from ..formats import layout as layouts
+from ..formats.output import output_file, to_row, write_objects
+from ..formats.record import Record, RecordWarning, to_band, to_date
+from ..formats.textformat import render
+from .spec import Column, Row, Spec, getter, iso_instant, json_text, require, warnings_text
 
 if TYPE_CHECKING:
-    from .store import Store
-    from .store.exporting import Bookmark
+    from ..store import Store
+    from ..store.exporting import Bookmark
 
 FORMATS = ("csv", "jsonl", "xlsx", "parquet", "scorelink")
 BINARY = frozenset(("xlsx", "parquet"))
 CHANGES = ("new", "changed", "cancelled")
-
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One export column: canonical name, kind (a layout kind, or ``int``, ``instant``,
-    ``bool``, ``warnings``, ``json``), label, and the key of its value in a stored row."""
-
-    name: str
-    kind: str
-    label: str
-    source: str
-
 
 _META = (
     Column("change", "text", "Change", "change"),
@@ -211,41 +196,6 @@ def _prepared(rows: Iterable[Row], changes: Counter[str]) -> Iterator[Row]:
         yield row
 
 
-def getter(cols: Sequence[Column]) -> Callable[[Row], Sequence[Any]]:
-    get = itemgetter(*(c.source for c in cols))
-    if len(cols) == 1:
-        return lambda row: (get(row),)
-    return get
-
-
-@dataclass(slots=True)
-class Spec:
-    """How to write: the columns, whether they were chosen (``--columns``), labels or
-    names as headers, Excel-safe CSV; writers add ``notes`` for stderr."""
-
-    columns: tuple[Column, ...]
-    chosen: bool = False
-    labels: bool = False
-    excel: bool = True
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def headers(self) -> list[str]:
-        return [c.label if self.labels else c.name for c in self.columns]
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def warnings_text(value: list[RecordWarning]) -> str:
-    return "; ".join(w.describe() for w in value)
-
-
-def json_text(value: Any) -> str:
-    return msgspec.json.encode(value).decode() if value else ""
-
-
 # -- CSV ----------------------------------------------------------------------------------
 
 # Text Excel would turn into a number, a date or a time (losing leading zeros and digits),
@@ -272,7 +222,7 @@ def _csv_cell(kind: str, excel: bool) -> Callable[[Any], Any] | None:
     if kind == "json":
         return json_text
     if kind == "instant":
-        return (lambda v: f'="{_iso(v)}"') if excel else _iso
+        return (lambda v: f'="{iso_instant(v)}"') if excel else iso_instant
     if kind == "date":
         return (lambda v: f'="{v.isoformat()}"') if excel else None
     if kind in ("score", "int", "band"):
@@ -334,15 +284,7 @@ def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
     return write_objects(objects(), out)
 
 
-# -- XLSX and Parquet (optional extras; :mod:`toefl_access.export_typed`) -----------------
-
-
-def require(module: str, extra: str, purpose: str) -> Any:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(extra, module, purpose) from None
+# -- XLSX and Parquet (optional extras; :mod:`toefl_access.handoff.export_typed`) -----------------
 
 
 def write_xlsx(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .dates import UTC, api_format, format_duration, to_utc
-from .errors import DateError, UsageError
+from ..api.dates import UTC, api_format, format_duration, to_utc
+from ..errors import DateError, UsageError
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_WINDOW = dt.timedelta(days=1)

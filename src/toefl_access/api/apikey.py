@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import KeyFormatError, UsageError
+from ..errors import KeyFormatError, UsageError
 
 ENV_AUTHCODE = "TOEFL_ACCESS_AUTHCODE"
 ENV_AUTHCODE_FILE = "TOEFL_ACCESS_AUTHCODE_FILE"
 
-log = logging.getLogger("toefl_access.client")
+log = logging.getLogger("toefl_access.api.client")
 
 NO_KEY = (
     f"no API key: set {ENV_AUTHCODE} to the key, or {ENV_AUTHCODE_FILE} to a file holding it "

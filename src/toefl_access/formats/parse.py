@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
+from ..errors import InputError, ToeflAccessError
 from . import layout as layouts
-from .errors import InputError, ToeflAccessError
 from .jsonformat import parse_json
 from .layout import Layout
 from .record import Record
@@ -141,7 +141,7 @@ def stream_batches(
     check: bool = True,
     size: int | None = None,
 ) -> Iterator[Batch]:
-    """:class:`~toefl_access.batch.Batch` es of up to ``size`` records from a stream
+    """:class:`~toefl_access.formats.batch.Batch` es of up to ``size`` records from a stream
     (arguments as :func:`parse_stream`); what the bulk writers of ``parse`` consume."""
     stream, format = _checked_stream(stream, format, source)
     if format == "text":
