@@ -166,3 +166,27 @@ def test_strict_stops_a_batch_before_the_first_warning() -> None:
         for batch in parse_batches(gen.file_bytes(lines), strict=True):
             seen += batch.column("_line").to_pylist()
     assert seen == [1, 2, 3] and getattr(info.value, "field", None) == "listening"
+
+
+def test_decoding_ahead_keeps_order_errors_and_early_exits() -> None:
+    from toefl_access.formats.ahead import ahead
+
+    def numbers(fail_at: int | None = None) -> Any:
+        for i in range(10):
+            if i == fail_at:
+                raise ValueError(f"bad item {i}")
+            yield i
+
+    assert list(ahead(numbers())) == list(range(10))
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bad item 4"):
+        for i in ahead(numbers(fail_at=4)):
+            got.append(i)
+    assert got == [0, 1, 2, 3]  # every item before the error first
+    early = ahead(numbers())
+    assert next(early) == 0
+    early.close()  # the worker stops; nothing hangs
+    import threading
+
+    assert not any(t.name == "toefl-access-decode" and t.is_alive()
+                   for t in threading.enumerate() if t is not threading.current_thread())

@@ -62,7 +62,9 @@ def parse_cmd(
 
 
 def _batches(file: str, from_: str, lay: layouts.Layout | None, strict: bool) -> Any:
-    return batches(file, format=from_, layout=lay, strict=strict)
+    from ..formats.ahead import ahead  # the next batch is decoded while one is written
+
+    return ahead(batches(file, format=from_, layout=lay, strict=strict))
 
 
 @main.command("layouts")
