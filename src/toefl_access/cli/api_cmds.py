@@ -11,13 +11,12 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import filesize
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..api.client import Client, client_from_env
 from ..errors import (
     ApiError,
     AuthenticationError,
@@ -30,6 +29,9 @@ from ..formats.output import OUTPUTS
 from ..formats.record import Record
 from .base import err_console, main, output_stream, write_records
 from .configured import load_settings
+
+if TYPE_CHECKING:
+    from ..api.client import Client
 
 _UNREACHABLE_EXIT = 3
 _REFUSED_EXIT = 2
@@ -45,6 +47,8 @@ def make_client(sandbox: bool = False, **settings: Any) -> Client:
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # stamina logs an opaque line per retry; the client logs its own, saying why.
         logging.getLogger("stamina").setLevel(logging.ERROR)
+    from ..api.client import client_from_env  # httpx: loaded by the commands that use it
+
     return client_from_env(sandbox=sandbox, **settings)
 
 

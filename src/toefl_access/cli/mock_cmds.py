@@ -7,8 +7,6 @@ import logging
 import click
 
 from ..errors import UsageError
-from ..mock import DEMO_AUTHCODE, MockApi, parse_fault
-from ..mock.server import base_url, bind, is_loopback, run
 from .base import main
 
 
@@ -85,6 +83,9 @@ def mock_server_cmd(
     seed: both score scales, rescores, late sends, non-ASCII names. Point
     TOEFL_ACCESS_BASE_URL at the URL it prints and use the key it prints.
     """
+    from ..mock import DEMO_AUTHCODE, MockApi, parse_fault  # Starlette and uvicorn: loaded here
+    from ..mock.server import base_url, bind, is_loopback, run
+
     if not public and not is_loopback(host):
         raise UsageError(
             f"--host {host} is not a loopback address; the mock is for this machine only. "

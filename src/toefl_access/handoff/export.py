@@ -37,7 +37,6 @@ from ..formats import layout as layouts
 from ..formats.output import output_file, to_row, write_objects
 from ..formats.record import Record, RecordWarning, to_band, to_date
 from ..formats.textformat import render
-from .export_csv import write_csv
 from .spec import Column, Row, Spec, getter, require
 
 if TYPE_CHECKING:
@@ -223,6 +222,15 @@ def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
 
 
 # -- XLSX and Parquet (optional extras; :mod:`toefl_access.handoff.export_typed`) -----------------
+
+
+def write_csv(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """CSV, CRLF. Excel-safe by default: UTF-8 with a BOM, codes, IDs and dates as
+    ``="0123"`` text cells (leading zeros and all digits survive, no formula runs);
+    ``spec.excel=False`` writes plain UTF-8 values for loaders (:mod:`.export_csv`)."""
+    from .export_csv import write_csv as write  # pyarrow, loaded when a CSV is written
+
+    return write(rows, out, spec)
 
 
 def write_xlsx(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:

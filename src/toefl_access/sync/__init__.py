@@ -4,8 +4,24 @@ made ready for the store (:mod:`.preparing`), and the run that fetches and store
 
 >>> from toefl_access.sync import SyncSettings, sync      # doctest: +SKIP
 >>> result = sync(client, store, SyncSettings(since=...))
+
+The names come from :mod:`.run` on first use, so that importing :mod:`.windows` does not
+load the store (and SQLAlchemy) with it.
 """
 
-from .run import BodySource, SyncResult, SyncSettings, WindowFailure, check_layout, sync
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .run import BodySource, SyncResult, SyncSettings, WindowFailure, check_layout, sync
 
 __all__ = ["BodySource", "SyncResult", "SyncSettings", "WindowFailure", "check_layout", "sync"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'toefl_access.sync' has no attribute {name!r}")
