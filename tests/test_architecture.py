@@ -1,9 +1,9 @@
 """The package's folders show the data flow, and the imports follow it.
 
-``formats`` (the pure core) -> ``api`` (the client) -> ``sync`` -> ``store`` ->
-``handoff``, with ``cli`` and ``mock`` at the edges: no module imports a layer to its
-right, and no import cycle exists, whether the import sits at module level, in a function
-or under ``TYPE_CHECKING``.
+``formats`` (the pure core) -> ``api`` (the client) -> ``store`` -> ``sync`` (which
+writes into the store) -> ``handoff``, with ``cli`` and ``mock`` at the edges: no module
+imports a layer to its right, and no import cycle exists, whether the import sits at module
+level, in a function or under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
