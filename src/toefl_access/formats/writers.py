@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -54,24 +53,12 @@ def _rows_with(mask: Any, starts: Any, filled: Any) -> Any:
     return out
 
 
-# Text Excel would turn into a number, a date or a time (losing leading zeros and digits),
-# or run as a formula: the export's rule. Python's ``\s`` on ASCII is spelled out (RE2's
-# differs); text that is not ASCII is tested by Python itself.
-EXCEL_CHANGES = re.compile(
-    r"[=+\-@\t\r]|[0-9.,:/%$()+\-\s eE]*[0-9][0-9.,:/%$()+\-\s eE]*\Z"
-).match
-_WS = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f "
-_EXCEL_RE2 = rf"^(?:[=+\-@\t\r]|[0-9.,:/%$()+\-{_WS}eE]*[0-9][0-9.,:/%$()+\-{_WS}eE]*$)"
-
-
-def text_cells(values: pa.Array, *, excel: str | None = None) -> pa.Array:
+def _text_cells(values: pa.Array, *, excel: bool) -> pa.Array:
     """Text as CSV cells, the way Python's csv module writes them (quoted, inner quotes
-    doubled, where a cell holds a comma, a quote or a line break). ``excel="digits"`` (the
-    ``parse`` rule) writes text made only of digits (``str.isdigit``) or starting a formula
-    (``=+-@``) as ``="..."``; ``excel="changes"`` (the ``export`` rule) does so for any
-    text that Excel would change or run (:data:`EXCEL_CHANGES`).
+    doubled, where a cell holds a comma, a quote or a line break); with ``excel``, text
+    made only of digits (``str.isdigit``) or starting a formula (``=+-@``) as ``="..."``.
 
-    The tests run on the bytes of the whole array at once (numpy, RE2); only the cells that
+    The tests run on the bytes of the whole array at once (numpy); only the cells that
     change are rewritten (Arrow kernels), and null stays null."""
     n = len(values)
     if not n:
@@ -85,12 +72,7 @@ def text_cells(values: pa.Array, *, excel: str | None = None) -> pa.Array:
     starts, filled = offsets[:-1], np.diff(offsets) > 0
     quote = _rows_with(_QUOTE[data], starts, filled)
     protect = np.zeros(n, dtype=bool)
-    if excel == "changes":
-        protect = pc.fill_null(pc.match_substring_regex(values, _EXCEL_RE2), False).to_numpy(
-            zero_copy_only=False).copy()
-        for row in np.flatnonzero(_rows_with(data >= 0x80, starts, filled)).tolist():
-            protect[row] = bool(EXCEL_CHANGES(values[row].as_py()))
-    elif excel:
+    if excel:
         protect[filled] = _FORMULA[data[starts[filled]]]
         protect |= filled & ~_rows_with((data - np.uint8(0x30)) > 9, starts, filled)
         high = np.flatnonzero(_rows_with(data >= 0x80, starts, filled))
@@ -115,7 +97,7 @@ def text_cells(values: pa.Array, *, excel: str | None = None) -> pa.Array:
                                 pc.if_else(pa.array(wrap), formula, quoted))
 
 
-def floats(values: pa.Array) -> pa.Array:
+def _floats(values: pa.Array) -> pa.Array:
     """Floats as Python's ``repr`` writes them (``4.0``, ``4.5``)."""
     texts = pc.cast(values, pa.string())
     whole = pc.and_(pc.equal(values, pc.floor(values)), pc.less(pc.abs(values), 1e15))
@@ -149,11 +131,11 @@ def _cells(batch: Batch, excel: bool) -> list[pa.Array]:
     for kind, where in groups.items():
         joined = pa.concat_arrays([data.column(j) for j in where])
         if kind == "band":
-            joined = floats(joined)
+            joined = _floats(joined)
         elif kind in ("score", "date"):
             joined = pc.cast(joined, pa.string())
         else:
-            joined = text_cells(joined, excel="digits" if kind == "excel" else None)
+            joined = _text_cells(joined, excel=kind == "excel")
         for k, j in enumerate(where):
             cells[j] = joined.slice(k * n, n)
     cells.append(pa.array([_csv_cell(batch.layout)] * n, pa.string()))
@@ -161,7 +143,7 @@ def _cells(batch: Batch, excel: bool) -> list[pa.Array]:
     texts: list[str | None] = [None] * n
     for row, found in batch.warnings.items():
         texts[row] = "; ".join(w.describe() for w in found)
-    cells.append(text_cells(pa.array(texts, pa.string())))
+    cells.append(_text_cells(pa.array(texts, pa.string()), excel=False))
     return cells
 
 
@@ -180,12 +162,12 @@ def write_csv(batches: Iterable[Batch], out: IO[bytes], *, excel: bool = True) -
         lines = pc.binary_join_element_wise(*_cells(batch, excel), ",",
                                             null_handling="replace", null_replacement="")
         lines = pc.binary_join_element_wise(lines, "\r\n", "")
-        write_values(lines, out)
+        _write_values(lines, out)
         count += len(batch)
     return count
 
 
-def write_values(strings: pa.Array, out: IO[bytes]) -> None:
+def _write_values(strings: pa.Array, out: IO[bytes]) -> None:
     """Write the characters of a string array, all of them one after the other."""
     offsets = strings.buffers()[1]
     ends = pa.Array.from_buffers(pa.int32(), len(strings) + 1, [None, offsets],

@@ -19,9 +19,12 @@ full next time, never skipped.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import difflib
+import io
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -37,7 +40,7 @@ from ..formats import layout as layouts
 from ..formats.output import output_file, to_row, write_objects
 from ..formats.record import Record, RecordWarning, to_band, to_date
 from ..formats.textformat import render
-from .spec import Column, Row, Spec, getter, require
+from .spec import Column, Row, Spec, getter, iso_instant, json_text, require, warnings_text
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -193,6 +196,66 @@ def _prepared(rows: Iterable[Row], changes: Counter[str]) -> Iterator[Row]:
         yield row
 
 
+# -- CSV ----------------------------------------------------------------------------------
+
+# Text Excel would turn into a number, a date or a time (losing leading zeros and digits),
+# or run as a formula.
+_EXCEL_CHANGES = re.compile(
+    r"[=+\-@\t\r]|[0-9.,:/%$()+\-\s eE]*[0-9][0-9.,:/%$()+\-\s eE]*\Z"
+).match
+
+
+def _excel_text(value: str) -> str:
+    """``="value"`` when Excel would change the text or run it as a formula."""
+    if _EXCEL_CHANGES(value):
+        return '="' + value.replace('"', '""') + '"'
+    return value
+
+
+def _csv_cell(kind: str, excel: bool) -> Callable[[Any], Any] | None:
+    """How a value (never None) of this kind becomes a cell; None when the csv module
+    writes it right as it is (blank for None, ``str`` for ints, ``repr`` for floats)."""
+    if kind == "bool":
+        return lambda v: "true" if v else "false"
+    if kind == "warnings":
+        return warnings_text
+    if kind == "json":
+        return json_text
+    if kind == "instant":
+        return (lambda v: f'="{iso_instant(v)}"') if excel else iso_instant
+    if kind == "date":
+        return (lambda v: f'="{v.isoformat()}"') if excel else None
+    if kind in ("score", "int", "band"):
+        return None
+    return _excel_text if excel else None
+
+
+def write_csv(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
+    """CSV, CRLF. Excel-safe by default: UTF-8 with a BOM, codes, IDs and dates as
+    ``="0123"`` text cells (leading zeros and all digits survive, no formula runs);
+    ``spec.excel=False`` writes plain UTF-8 values for loaders."""
+    text = io.TextIOWrapper(out, encoding="utf-8-sig" if spec.excel else "utf-8", newline="")
+    try:
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(spec.headers)
+        get = getter(spec.columns)
+        convert = [(i, f) for i, c in enumerate(spec.columns)
+                   if (f := _csv_cell(c.kind, spec.excel)) is not None]
+        count = 0
+        for row in rows:
+            cells = list(get(row))
+            for i, f in convert:
+                v = cells[i]
+                if v is not None:
+                    cells[i] = f(v)
+            writer.writerow(cells)
+            count += 1
+    finally:
+        text.flush()
+        text.detach()
+    return count
+
+
 # -- JSON Lines ---------------------------------------------------------------------------
 
 
@@ -222,15 +285,6 @@ def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
 
 
 # -- XLSX and Parquet (optional extras; :mod:`toefl_access.handoff.export_typed`) -----------------
-
-
-def write_csv(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
-    """CSV, CRLF. Excel-safe by default: UTF-8 with a BOM, codes, IDs and dates as
-    ``="0123"`` text cells (leading zeros and all digits survive, no formula runs);
-    ``spec.excel=False`` writes plain UTF-8 values for loaders (:mod:`.export_csv`)."""
-    from .export_csv import write_csv as write  # pyarrow, loaded when a CSV is written
-
-    return write(rows, out, spec)
 
 
 def write_xlsx(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
