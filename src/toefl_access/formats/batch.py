@@ -35,7 +35,6 @@ import pyarrow.compute as pc
 from .layout import Field, Layout
 from .record import Record, RecordWarning
 
-META = ("_line", "_warnings", "_raw")
 LAYOUT_KEY = b"toefl_access.layout"
 _WARNINGS_TYPE = pa.list_(pa.string())
 
