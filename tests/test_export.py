@@ -501,11 +501,8 @@ def test_a_missing_extra_is_named(
 ) -> None:
     store, _ = synced_store
     monkeypatch.setitem(sys.modules, "xlsxwriter", None)
-    monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingExtraError, match=r"toefl-access\[excel\]"):
         run(store, "xlsx")
-    with pytest.raises(MissingExtraError, match=r"toefl-access\[parquet\]"):
-        run(store, "parquet")
 
 
 # -- the command line, exactly ------------------------------------------------------------

@@ -295,7 +295,7 @@ def write_xlsx(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
 
 
 def write_parquet(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
-    """Typed Parquet columns (the ``[parquet]`` extra)."""
+    """Typed Parquet columns (pyarrow, a dependency of the parser)."""
     from .export_typed import write_parquet as write
 
     return write(rows, out, spec)
@@ -350,8 +350,7 @@ WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes], Spec], int]] = {
     "csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx, "parquet": write_parquet,
     "scorelink": write_scorelink,
 }
-_EXTRAS = {"xlsx": ("xlsxwriter", "excel", "Exporting to XLSX"),
-           "parquet": ("pyarrow", "parquet", "Exporting to Parquet")}
+_EXTRAS = {"xlsx": ("xlsxwriter", "excel", "Exporting to XLSX")}
 
 
 # -- files --------------------------------------------------------------------------------

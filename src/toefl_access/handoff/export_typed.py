@@ -1,5 +1,5 @@
-"""The typed export formats: XLSX (``[excel]`` extra, xlsxwriter) and Parquet
-(``[parquet]`` extra, pyarrow). Called through :func:`toefl_access.handoff.export.export`."""
+"""The typed export formats: XLSX (``[excel]`` extra, xlsxwriter) and Parquet (pyarrow,
+a dependency of the parser). Called through :func:`toefl_access.handoff.export.export`."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _cell_writer(sheet: Any, kind: str, formats: dict[str, Any]) -> Callable[[in
 def write_parquet(rows: Iterable[Row], out: IO[bytes], spec: Spec, *, batch: int = 8192) -> int:
     """Typed columns: scores int32, bands float64 (exact for 0.5 steps), dates date32,
     instants timestamp[us, UTC], flags bool, text string (warnings as their text)."""
-    pa = require("pyarrow", "parquet", "Exporting to Parquet")
+    import pyarrow as pa
     pq = require("pyarrow.parquet", "parquet", "Exporting to Parquet")
     types = {"score": pa.int32(), "int": pa.int32(), "band": pa.float64(),
              "date": pa.date32(), "instant": pa.timestamp("us", tz="UTC"), "bool": pa.bool_()}
