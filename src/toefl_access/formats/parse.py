@@ -115,20 +115,23 @@ def parse_stream(
         yield from parse_json(stream, layout=_layout(layout), source=source, strict=strict,
                               check=check)
         return
-    for batch in _text(stream, layout=layout, source=source, strict=strict, check=check):
+    for batch in _text(stream, layout, source, strict, check, None):
         yield from batch.records()
 
 
-def _text(stream: IO[bytes], **options: object) -> Iterator[Batch]:
+def _text(
+    stream: IO[bytes], layout: Layout | str | None, source: str, strict: bool, check: bool,
+    size: int | None,
+) -> Iterator[Batch]:
     """The batches of a text stream; an error when it holds only blank lines."""
-    source = options["source"]
     empty = True
-    for batch in text_batches(stream, **options):  # type: ignore[arg-type]
+    for batch in text_batches(stream, layout=layout, source=source, strict=strict,
+                              check=check, size=size):
         empty = False
         yield batch
     if empty:
         raise InputError("the input holds only blank lines: there are no records",
-                         source=str(source))
+                         source=source)
 
 
 def stream_batches(
@@ -145,8 +148,7 @@ def stream_batches(
     (arguments as :func:`parse_stream`); what the bulk writers of ``parse`` consume."""
     stream, format = _checked_stream(stream, format, source)
     if format == "text":
-        yield from _text(stream, layout=layout, source=source, strict=strict, check=check,
-                         size=size)
+        yield from _text(stream, layout, source, strict, check, size)
         return
     from .batch import from_records
     from .textread import BATCH
