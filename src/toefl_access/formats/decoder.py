@@ -105,11 +105,6 @@ def calendar_days(number: Ints) -> tuple[Ints, Mask]:
     return era * 146097 + doe - 719468, real
 
 
-def real_date(number: int) -> bool:
-    """Whether ``YYYYMMDD`` (as a number) is a date of the calendar."""
-    return bool(calendar_days(np.array([number], dtype=np.int64))[1][0])
-
-
 def not_utf8(cells: Matrix) -> Mask:
     """Which fields (one a row of ``cells``) are not valid UTF-8, as Python's strict decoder
     decides: every lead byte followed by exactly its continuation bytes inside the field,

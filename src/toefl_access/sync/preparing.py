@@ -55,7 +55,7 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
     texts with a handful of array operations, instead of a dozen Python steps a line."""
     import numpy as np  # on first use: command start-up stays light
 
-    from ..formats.decoder import digits, real_date
+    from ..formats.decoder import calendar_days, digits
 
     if not lines:
         return []
@@ -69,9 +69,7 @@ def keys_of_lines(spans: tuple[tuple[int, int], ...], lines: list[bytes]) -> lis
     ok = ~(blank | bad)
     for part in (reg, inst, dept):
         ok &= (part < 0x80).all(axis=1)
-    unique, inverse = np.unique(number, return_inverse=True)
-    real = np.array([real_date(n) for n in unique.tolist()], dtype=bool)
-    ok &= real[inverse.reshape(-1)]
+    ok &= calendar_days(number)[1]  # a real date of the calendar
     # REG|YYYY-MM-DD|INST|DEPT\n, then the blanks that end REG, INST and DEPT dropped
     n = len(lines)
 
