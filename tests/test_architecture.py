@@ -21,7 +21,9 @@ ALLOWED = {
     "sync": {"formats", "api", "store"},
     "handoff": {"formats", "api", "store", "sync"},
     "mock": {"formats", "api"},
-    "cli": {"formats", "api", "store", "sync", "handoff", "mock"},
+    "ops": {"formats", "api", "store", "sync"},
+    "web": {"formats", "api", "store", "sync", "handoff", "ops"},
+    "cli": {"formats", "api", "store", "sync", "handoff", "mock", "ops", "web"},
 }
 TOP = {"errors", "settings", "_version", "__init__", "__main__"}
 

@@ -1,0 +1,3 @@
+"""Commands: alert_cmds (being written)."""
+
+from __future__ import annotations

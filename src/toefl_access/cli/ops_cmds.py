@@ -1,0 +1,3 @@
+"""Commands: ops_cmds (being written)."""
+
+from __future__ import annotations

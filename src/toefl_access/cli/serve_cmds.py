@@ -1,0 +1,3 @@
+"""Commands: serve_cmds (being written)."""
+
+from __future__ import annotations

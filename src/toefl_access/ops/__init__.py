@@ -1,0 +1,1 @@
+"""Running the feed unattended: its health, alerts when it breaks."""

@@ -1,0 +1,1 @@
+"""The read-only status page (``toefl-access serve``)."""
