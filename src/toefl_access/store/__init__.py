@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from ..errors import UsageError
 from .base import Store
 from .structs import (
+    AlertEvent,
     DepartmentCount,
     FailedWindow,
     Incoming,
+    KeyHistory,
     LockHolder,
     RunSummary,
     StoreStatus,
@@ -31,9 +33,11 @@ from .structs import (
 from .writing import compress_body
 
 __all__ = [
+    "AlertEvent",
     "DepartmentCount",
     "FailedWindow",
     "Incoming",
+    "KeyHistory",
     "LockHolder",
     "RunSummary",
     "Store",

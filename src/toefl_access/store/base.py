@@ -3,13 +3,14 @@ and their lock."""
 
 from __future__ import annotations
 
+from .alerting import AlertKeeper
 from .exporting import ExportReader
 from .history import HistoryKeeper
 from .reading import StoreReader
 from .writing import WindowWriter
 
 
-class Store(WindowWriter, StoreReader, ExportReader, HistoryKeeper):
+class Store(WindowWriter, StoreReader, ExportReader, HistoryKeeper, AlertKeeper):
     """A score-report database (SQLite or PostgreSQL). Open it with :func:`open_store`.
 
     Every method translates database errors into :class:`~toefl_access.errors.StoreError`

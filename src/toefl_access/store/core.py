@@ -183,8 +183,10 @@ class StoreCore:
         started_at: dt.datetime,
         params: dict[str, Any],
         windows_planned: int | None = None,
+        key_fingerprint: str | None = None,
     ) -> int:
-        """Open a ledger row for a run; returns its id."""
+        """Open a ledger row for a run; returns its id. ``key_fingerprint`` tells keys apart
+        on the status page (a short hash, never the key)."""
         import os
 
         with self._guard("starting a run in the ledger"), self._write() as conn:
@@ -194,6 +196,7 @@ class StoreCore:
                     params=_encode(params).decode(),
                     windows_planned=windows_planned,
                     pid=os.getpid(),
+                    key_fingerprint=key_fingerprint,
                 )
             )
             return _new_id(result)
@@ -210,8 +213,9 @@ class StoreCore:
         statuses: dict[int, int],
         error: str | None,
         windows_planned: int | None = None,
+        exit_code: int | None = None,
     ) -> None:
-        """Close the ledger row of a run with its totals."""
+        """Close the ledger row of a run with its totals and exit code (0-3)."""
         with self._guard("finishing a run in the ledger"), self._write() as conn:
             started = conn.execute(
                 sa.select(s.sync_runs.c.started_at).where(s.sync_runs.c.id == run_id)
@@ -231,6 +235,7 @@ class StoreCore:
                 statuses=_encode({str(k): v for k, v in sorted(statuses.items())}).decode(),
                 duration_s=(s.to_utc(finished_at) - started).total_seconds(),
                 error=error,
+                exit_code=exit_code,
             )
             if windows_planned is not None:
                 values["windows_planned"] = windows_planned

@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from ..formats.record import SECTIONS
 from . import schema as s
 from .core import StoreCore, _current_revision, merge
-from .structs import DepartmentCount, FailedWindow, RunSummary, StoreStatus, WindowCounts
+from .structs import (
+    DepartmentCount,
+    FailedWindow,
+    KeyHistory,
+    RunSummary,
+    StoreStatus,
+    WindowCounts,
+)
 
 
 class StoreReader(StoreCore):
@@ -122,6 +129,32 @@ class StoreReader(StoreCore):
             misordered=misordered,
         )
 
+    def key_history(self) -> KeyHistory:
+        """The key's story in the run ledger (see :class:`KeyHistory`)."""
+        r = s.sync_runs.c
+        with self._guard("reading the key's history"), self._read() as conn:
+            fingerprint = conn.execute(
+                sa.select(r.key_fingerprint).where(r.key_fingerprint.is_not(None))
+                .order_by(r.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            since = None
+            if fingerprint is not None:
+                other = (sa.select(sa.func.coalesce(sa.func.max(r.id), 0))
+                         .where(r.key_fingerprint != fingerprint).scalar_subquery())
+                since = conn.execute(
+                    sa.select(sa.func.min(r.started_at))
+                    .where(r.key_fingerprint == fingerprint, r.id > other)
+                ).scalar_one()
+            accepted, refused = conn.execute(
+                sa.select(
+                    sa.func.max(sa.case((r.windows_done > 0, r.finished_at))),
+                    sa.func.max(sa.case((r.exit_code == 2, r.finished_at))),
+                )
+            ).one()
+        return KeyHistory(fingerprint, s.to_utc(since) if since else None,
+                          s.to_utc(accepted) if accepted else None,
+                          s.to_utc(refused) if refused else None)
+
     def _runs(self, conn: sa.Connection, limit: int) -> list[RunSummary]:
         r = s.sync_runs
         rows = conn.execute(sa.select(r).order_by(r.c.id.desc()).limit(limit)).all()
@@ -141,6 +174,7 @@ class StoreReader(StoreCore):
                                         m["unchanged_reports"], m["warnings"],
                                         m["older_reports"] or 0) if done else None,
                     nbytes=m["bytes_received"], duration_s=m["duration_s"], error=m["error"],
+                    exit_code=m["exit_code"], key_fingerprint=m["key_fingerprint"],
                 )
             )
         if out:

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Dialect
 from ..formats import layout as layouts
 
 #: The newest migration revision; ``open_store`` upgrades any older database to it.
-HEAD = "0005"
+HEAD = "0006"
 #: The name of Alembic's version table (not ``alembic_version``, so that a PostgreSQL
 #: database shared with another Alembic-managed application does not clash).
 VERSION_TABLE = "toefl_access_schema_version"
@@ -179,6 +179,10 @@ sync_runs = sa.Table(
     sa.Column("duration_s", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("pid", sa.Integer),
+    # The run's exit code (0-3, the CLI's contract; None while running or when it was killed)
+    # and a short sha256 fingerprint of the key it used: key health without the key.
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("key_fingerprint", sa.Text),
 )
 
 response_archive = sa.Table(
@@ -307,6 +311,23 @@ export_bookmarks = sa.Table(
     sa.Column("exported_at", UTCDateTime, nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),
     sa.Column("target", sa.Text),
+)
+
+# Alerts sent about the feed (``[alerts]``): one row each time an event opens or resolves.
+# An event's current state is its latest row; ``delivered`` maps each channel to "ok" or its
+# error (JSON), so an alert no channel delivered is sent again by the next run.
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("delivered", sa.Text, nullable=False),
+    sa.Index("ix_alert_events_event", "event", "id"),
 )
 
 # Store-wide settings, e.g. the key of the keyed hash of ID numbers (``sensitive = hash``).

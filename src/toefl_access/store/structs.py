@@ -73,6 +73,10 @@ class RunSummary(msgspec.Struct):
     duration_s: float | None
     error: str | None
     failures: list[FailedWindow] = msgspec.field(default_factory=list)
+    #: 0-3 as the CLI's exit code; None while running, when killed, or before schema 0006.
+    exit_code: int | None = None
+    #: A short sha256 fingerprint of the API key the run used (never the key).
+    key_fingerprint: str | None = None
 
 
 class LockHolder(msgspec.Struct, frozen=True):
@@ -88,6 +92,17 @@ class LockHolder(msgspec.Struct, frozen=True):
 
         where = "" if self.host == socket.gethostname() else f" on {self.host}"
         return f"pid {self.pid}{where} since {self.since:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class KeyHistory(msgspec.Struct, frozen=True):
+    """What the ledger knows of the API key: the fingerprint of the key the latest run used,
+    since when runs have used it, and when a key was last accepted (a window answered) and
+    last refused (a run ended with exit code 2)."""
+
+    fingerprint: str | None
+    in_use_since: dt.datetime | None
+    last_accepted: dt.datetime | None
+    last_refused: dt.datetime | None
 
 
 class DepartmentCount(msgspec.Struct, frozen=True):
@@ -146,3 +161,20 @@ def incoming_from_records(records: Iterable[Record]) -> list[Incoming]:
         Incoming(key=report_key(*r.identity), digest=digest(r.raw), raw=r.raw, line=r.line)
         for r in records
     ]
+
+
+class AlertEvent(msgspec.Struct):
+    """One alert about the feed, as sent when its event opened or resolved.
+
+    ``event`` is ``key_refused``, ``windows_failing``, ``no_new_reports`` or
+    ``layout_warnings``; ``delivered`` maps each channel to ``"ok"`` or its error.
+    """
+
+    event: str
+    status: str
+    at: dt.datetime
+    text: str
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+    run_id: int | None = None
+    delivered: dict[str, str] = msgspec.field(default_factory=dict)
+    id: int | None = None

@@ -158,9 +158,17 @@ def sync(
             result.watermark = store.watermark()
             return result
         started = time.monotonic()
-        result.run_id = store.begin_run(started_at=dt.datetime.now(UTC), params=settings.describe())
+        result.run_id = store.begin_run(
+            started_at=dt.datetime.now(UTC), params=settings.describe(),
+            key_fingerprint=getattr(client, "key_fingerprint", None),
+        )
+        exit_code: int | None = None
         try:
             _run(client, store, settings, result, on_window, protector, layout)
+            exit_code = result.exit_code
+        except ToeflAccessError as exc:
+            exit_code = exc.exit_code
+            raise
         finally:
             result.elapsed = time.monotonic() - started
             store.finish_run(
@@ -172,6 +180,7 @@ def sync(
                 nbytes=result.nbytes,
                 statuses=result.statuses,
                 error=result.stopped,
+                exit_code=exit_code,
             )
         result.watermark = store.watermark()
     return result
