@@ -1,0 +1,166 @@
+"""Running ``toefl-access sync`` on a schedule: a hardened systemd service + timer pair, or a
+crontab line with ``flock``. Pure text: :mod:`toefl_access.cli` writes or prints it.
+
+>>> plan = systemd_units(command=["/usr/local/bin/toefl-access"], every="1h", user_mode=False,
+...                      env={"TOEFL_ACCESS_DB": "sqlite:////var/lib/toefl/scores.db"},
+...                      env_file="/etc/toefl-access/toefl-access.env",
+...                      writable=["/var/lib/toefl"])
+>>> sorted(plan)
+['env', 'service', 'timer']
+
+The API key never goes into these files: the environment file names the key *file*
+(``TOEFL_ACCESS_AUTHCODE_FILE``), which the service reads at each run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+from collections.abc import Mapping, Sequence
+
+from ..api.dates import format_duration, parse_duration
+from ..errors import UsageError
+
+__all__ = ["calendar", "cron_line", "cron_spec", "parse_every", "systemd_units"]
+
+NAME = "toefl-access"
+
+
+def parse_every(text: str) -> dt.timedelta:
+    """How often to run: a duration that divides an hour or a day (``15m``, ``1h``, ``6h``,
+    ``1d``), so that runs fall at the same times every day."""
+    step = parse_duration(text, what="--every")
+    seconds = int(step.total_seconds())
+    ok = (
+        seconds >= 60 and seconds % 60 == 0
+        and (
+            (seconds < 3600 and 3600 % seconds == 0)
+            or (3600 <= seconds <= 86400 and seconds % 3600 == 0 and 86400 % seconds == 0)
+        )
+    )
+    if not ok:
+        raise UsageError(
+            f"--every {text!r} does not divide an hour or a day: use e.g. 15m, 30m, 1h, 6h or 1d"
+        )
+    return step
+
+
+def calendar(step: dt.timedelta) -> str:
+    """The systemd ``OnCalendar=`` expression for a step from :func:`parse_every`."""
+    minutes = int(step.total_seconds()) // 60
+    if minutes < 60:
+        return f"*-*-* *:00/{minutes}:00"
+    hours = minutes // 60
+    return "*-*-* 00:00:00" if hours == 24 else f"*-*-* 00/{hours}:00:00"
+
+
+def cron_spec(step: dt.timedelta) -> str:
+    """The five crontab time fields for a step from :func:`parse_every`."""
+    minutes = int(step.total_seconds()) // 60
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    hours = minutes // 60
+    if hours == 1:
+        return "0 * * * *"
+    return "0 0 * * *" if hours == 24 else f"0 */{hours} * * *"
+
+
+def systemd_units(
+    *,
+    command: Sequence[str],
+    every: str,
+    user_mode: bool,
+    env: Mapping[str, str],
+    env_file: str,
+    writable: Sequence[str],
+    run_as: str | None = None,
+) -> dict[str, str]:
+    """The ``service``, ``timer`` and environment (``env``) files' texts.
+
+    ``command`` runs toefl-access (its path, or Python with ``-m toefl_access``);
+    ``writable`` are the folders the service may write (the SQLite database's); everything
+    else of the file system is read-only to it (``ProtectSystem=strict``).
+    """
+    step = parse_every(every)
+    hardening = [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        *(f"ReadWritePaths={shlex.quote(p)}" for p in writable),
+        "PrivateTmp=yes",
+        "UMask=0077",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "RestrictSUIDSGID=yes",
+        "LockPersonality=yes",
+        "RestrictRealtime=yes",
+    ]
+    if not user_mode:
+        # These need privileges a user's service manager does not have.
+        hardening += [
+            "ProtectHome=read-only",
+            "PrivateDevices=yes",
+            "ProtectKernelTunables=yes",
+            "ProtectKernelModules=yes",
+            "ProtectControlGroups=yes",
+            "CapabilityBoundingSet=",
+        ]
+    who = [f"User={run_as}"] if run_as and not user_mode else []
+    service = "\n".join([
+        "[Unit]",
+        "Description=toefl-access: bring new TOEFL score reports into the database",
+        "Documentation=https://pypi.org/project/toefl-access/",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        *who,
+        f"EnvironmentFile={env_file}",
+        f"ExecStart={shlex.join(command)} sync",
+        # Exit codes 1-3 are feed problems (failed windows, refused key, unreachable API):
+        # the unit shows as failed, so `systemctl --failed` and OnFailure= hooks see them.
+        "TimeoutStartSec=6h",
+        *hardening,
+        "",
+    ])
+    timer = "\n".join([
+        "[Unit]",
+        f"Description=Run toefl-access sync every {format_duration(step)}",
+        "",
+        "[Timer]",
+        f"OnCalendar={calendar(step)}",
+        # A run missed while the machine was off runs at the next boot.
+        "Persistent=true",
+        "RandomizedDelaySec=60",
+        f"Unit={NAME}.service",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ])
+    lines = [
+        "# toefl-access settings for the scheduled sync (read by systemd; keep it private).",
+        "# The key itself stays in the file TOEFL_ACCESS_AUTHCODE_FILE names.",
+        *(f"{k}={_env_value(v)}" for k, v in env.items()),
+        "",
+    ]
+    return {"service": service, "timer": timer, "env": "\n".join(lines)}
+
+
+def cron_line(
+    *, command: Sequence[str], every: str, env: Mapping[str, str], lock_file: str, log_file: str
+) -> str:
+    """One crontab line: ``flock -n`` skips a run while the previous one still goes."""
+    step = parse_every(every)
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = (
+        f"{assignments} flock -n {shlex.quote(lock_file)} {shlex.join(command)} sync"
+        f" >> {shlex.quote(log_file)} 2>&1"
+    )
+    # cron gives % a meaning (a newline) in the command part.
+    return f"{cron_spec(step)} {command.replace('%', chr(92) + '%')}"
+
+
+def _env_value(value: str) -> str:
+    if any(c in value for c in "\n\r"):
+        raise UsageError("a setting for the environment file cannot hold a line break")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
