@@ -7,6 +7,11 @@ python3 -m venv .venv >/dev/null 2>&1 || true
 [ -x .venv/bin/python ] || { echo "python3 -m venv failed: install Python 3.11+ with venv" >&2; exit 1; }
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# The browser tests drive Debian's chromium (never a downloaded browser); install it if missing.
+if [ "$(id -u)" = 0 ]; then
+  command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) ; } || echo "chromium not installed: the browser tests will be skipped" >&2
+fi
+
 # shellcheck source=scripts/pg.sh
 . scripts/pg.sh
 pg_start || echo "PostgreSQL 15 not found: the PostgreSQL tests will be skipped" >&2

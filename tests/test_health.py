@@ -148,3 +148,37 @@ def test_runs_from_before_the_ledger_kept_exit_codes_are_read_from_their_totals(
     h = health(store, now=NOW)
     assert h.healthy and h.last_run is not None and h.last_run.exit_code == 0
     assert h.key.state == "ok" and h.key.fingerprint is None and h.key.in_use_since is None
+
+
+def test_status_shows_the_health_and_the_key_and_checks_for_monitors(sqlite_url: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from toefl_access.cli import main
+
+    with open_store(sqlite_url) as store:
+        run(store, MockApi(seed=0, per_day=5))
+        run(store, MockApi(seed=0, per_day=5), authcode=WRONG)
+    runner = CliRunner(env={"COLUMNS": "300"})
+    out = runner.invoke(main, ["status", "--db", sqlite_url, "--runs", "1"])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert lines[1] == "Health: NOT OK"
+    assert lines[2].startswith("  - the last run (#2, ") and "exit code 2" in lines[2]
+    assert any(line.startswith(f"Key: refused (sha256 {fingerprint(WRONG)}…, in use since ")
+               for line in lines)
+    assert WRONG not in out.output and DEMO_AUTHCODE not in out.output
+    checked = runner.invoke(main, ["status", "--db", sqlite_url, "--check", "--json"])
+    assert checked.exit_code == 1
+    body = json.loads(checked.stdout)
+    assert body["healthy"] is False and body["key"] == "refused"
+    assert body["last_run"]["exit_code"] == 2
+    with open_store(sqlite_url) as store:
+        run(store, MockApi(seed=0, per_day=5))
+    # The mock's "now" is NOW; against the real clock the watermark is old: --max-age says.
+    good = runner.invoke(main, ["status", "--db", sqlite_url, "--check", "--max-age", "800d"])
+    assert good.exit_code == 0, good.output
+    assert good.stdout.splitlines()[1] == "Health: ok"
+    bad = runner.invoke(main, ["status", "--db", sqlite_url, "--max-age", "soon"])
+    assert bad.exit_code == 1 and "--max-age 'soon' is not a duration" in bad.output

@@ -23,6 +23,7 @@ that talks to them, so callers never see them.
     │   └── TruncatedResponseError  the body ended early (names the byte offset)
     ├── StoreError                  the database refused or failed
     │   └── LockedError             another sync holds the database
+    ├── AlertError                  an alert channel (webhook, e-mail) did not take a message
     └── MissingExtraError           an optional dependency is not installed
 
 Every message says what went wrong and what to do next. The API key never appears in a
@@ -195,6 +196,11 @@ class StoreError(ToeflAccessError):
 
 class LockedError(StoreError):
     """Another process holds the sync lock on this database."""
+
+
+class AlertError(ToeflAccessError):
+    """An alert channel (a webhook, a mail server) did not take a message; the message
+    names the channel (a webhook's address masked) and why."""
 
 
 class MissingExtraError(ToeflAccessError):

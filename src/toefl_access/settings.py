@@ -17,11 +17,18 @@ the current folder when it exists. Example::
     concurrency = 4
     format = "text"
 
+    [alerts]                      # see AlertSettings; sync sends them after each run
+    webhook = "https://hooks.slack.com/services/T000/B000/XXXX"
+    email_to = ["admissions-it@example.edu"]
+    smtp_host = "smtp.example.edu"
+    smtp_user = "toefl-access"
+    smtp_password_file = "/etc/toefl-access/smtp-password"
+
 Environment variables: ``TOEFL_ACCESS_DB``, ``TOEFL_ACCESS_BASE_URL``,
 ``TOEFL_ACCESS_AUTHCODE_FILE``, ``TOEFL_ACCESS_SENSITIVE``, ``TOEFL_ACCESS_HASH_KEY_FILE``,
-``TOEFL_ACCESS_LAYOUT``. The API key itself never goes in the file or on the command line
-(other users of the machine can read arguments): it comes from ``TOEFL_ACCESS_AUTHCODE`` or
-the key file.
+``TOEFL_ACCESS_LAYOUT``, ``TOEFL_ACCESS_ALERT_WEBHOOK``. The API key itself never goes in the
+file or on the command line (other users of the machine can read arguments): it comes from
+``TOEFL_ACCESS_AUTHCODE`` or the key file.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from .api.dates import parse_duration
 from .errors import UsageError
 from .formats.sensitive import MODES as SENSITIVE_MODES
 
-__all__ = ["DEFAULT_CONFIG", "SENSITIVE_MODES", "Settings", "load"]
+__all__ = ["DEFAULT_CONFIG", "SENSITIVE_MODES", "AlertSettings", "Settings", "load", "mask_webhook"]
 
 DEFAULT_CONFIG = "toefl-access.toml"
 ENV_CONFIG = "TOEFL_ACCESS_CONFIG"
@@ -55,6 +62,76 @@ _ENV = {
 SYNC_KEYS = ("window", "lookback", "lag", "concurrency", "format")
 _TOP_KEYS = ("db", "base_url", "authcode_file", "sensitive", "hash_key_file", "layout")
 _FLAG_NAMES = {"db": "--db", "format": "--format"}
+#: The settings of the ``[alerts]`` table (shown as ``alerts.NAME``).
+ALERT_KEYS = (
+    "webhook", "email_to", "smtp_host", "smtp_port", "smtp_user", "smtp_password_file",
+    "email_from", "failing_runs", "no_new_reports_days", "months", "layout_warnings_points",
+    "layout_warnings_min_records",
+)  # fmt: skip
+ENV_ALERT_WEBHOOK = "TOEFL_ACCESS_ALERT_WEBHOOK"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_STR_ALERTS = ("webhook", "smtp_host", "smtp_user", "smtp_password_file", "email_from")
+#: Whole-number settings of ``[alerts]`` with their allowed range.
+_INT_ALERTS = {
+    "smtp_port": (1, 65535), "failing_runs": (1, 1000), "no_new_reports_days": (1, 3650),
+    "layout_warnings_min_records": (1, 10**9),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSettings:
+    """The ``[alerts]`` table: where alerts go, and when events open.
+
+    No channel is configured by default: events are still recorded in the database
+    (``toefl-access alerts list``), and sent once a channel is configured while one is open.
+    """
+
+    #: An incoming-webhook URL (Slack, Teams, any JSON receiver); may hold a secret token,
+    #: so it is shown masked (:func:`mask_webhook`).
+    webhook: str | None = None
+    #: Who gets e-mail; empty: no e-mail.
+    email_to: tuple[str, ...] = ()
+    smtp_host: str = "localhost"
+    #: None: 587 (submission, STARTTLS) when ``smtp_user`` is set, else 25. 465 means TLS
+    #: from the first byte (SMTPS); any other port uses STARTTLS when the server offers it.
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    #: A file holding the SMTP password, read when a message is sent (never logged).
+    smtp_password_file: str | None = None
+    #: The sender; None: ``toefl-access@`` this machine's name.
+    email_from: str | None = None
+    #: ``windows_failing`` opens when one window failed in this many consecutive runs.
+    failing_runs: int = 3
+    #: ``no_new_reports`` opens when no new report arrived for this many days ...
+    no_new_reports_days: int = 7
+    #: ... in these months (1-12; default: all year).
+    months: tuple[int, ...] = tuple(range(1, 13))
+    #: ``layout_warnings`` opens when a run's share of records with warnings is at least this
+    #: many percentage points above, and twice, the median of the 10 runs before ...
+    layout_warnings_points: float = 5.0
+    #: ... and the run parsed at least this many new or changed records.
+    layout_warnings_min_records: int = 20
+
+    @property
+    def port(self) -> int:
+        """The SMTP port in effect."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return 587 if self.smtp_user else 25
+
+    @property
+    def sender(self) -> str:
+        """The ``From`` address in effect."""
+        if self.email_from:
+            return self.email_from
+        import socket
+
+        return f"toefl-access@{socket.getfqdn() or 'localhost'}"
+
+    @property
+    def configured(self) -> list[str]:
+        """The channels set up: ``webhook``, ``email``."""
+        return (["webhook"] if self.webhook else []) + (["email"] if self.email_to else [])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +150,7 @@ class Settings:
     lag: str = "5m"
     concurrency: int = 4
     format: str = "text"
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     config_path: str | None = None
     source: Mapping[str, str] = field(default_factory=dict)
 
@@ -104,7 +182,50 @@ class Settings:
         ]
         for name in SYNC_KEYS:
             rows.append((f"sync.{name}", str(getattr(self, name)), self.where(name)))
-        return rows
+        return rows + self._shown_alerts()
+
+    def _shown_alerts(self) -> list[tuple[str, str, str]]:
+        a = self.alerts
+
+        def row(name: str, value: str) -> tuple[str, str, str]:
+            return (f"alerts.{name}", value, self.where(f"alerts.{name}"))
+
+        port = str(a.port)
+        if a.smtp_port is None:
+            port += " (STARTTLS submission: smtp_user is set)" if a.smtp_user else " (no login)"
+        months = "all" if len(a.months) == 12 else ", ".join(MONTHS[m - 1] for m in a.months)
+        return [
+            row("webhook", mask_webhook(a.webhook) if a.webhook else "(none)"),
+            row("email_to", ", ".join(a.email_to) or "(none)"),
+            row("smtp_host", a.smtp_host),
+            row("smtp_port", port),
+            row("smtp_user", a.smtp_user or "(no login)"),
+            row("smtp_password_file", f"read from {a.smtp_password_file} when sending"
+                if a.smtp_password_file else "(none)"),
+            row("email_from", a.sender),
+            row("failing_runs", str(a.failing_runs)),
+            row("no_new_reports_days", str(a.no_new_reports_days)),
+            row("months", months),
+            row("layout_warnings_points", f"{a.layout_warnings_points:g}"),
+            row("layout_warnings_min_records", str(a.layout_warnings_min_records)),
+        ]
+
+
+def mask_webhook(url: str) -> str:
+    """A webhook URL as shown in ``config``, logs and errors: its scheme, host and port
+    only. Slack and Teams webhook URLs carry their secret in the path."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(a webhook URL that cannot be read)"
+    if ":" in host:
+        host = f"[{host}]"
+    shown = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    return shown + ("/***" if parts.path.strip("/") or parts.query or parts.fragment else "/")
 
 
 def load(
@@ -113,7 +234,7 @@ def load(
     """Read the file, then the environment, then the non-None ``flags`` (setting names:
     ``db``, ``sensitive``, ``layout``, ``window``, ``concurrency``, ...)."""
     env = os.environ if env is None else env
-    known = {f.name for f in fields(Settings)} - {"config_path", "source"}
+    known = {f.name for f in fields(Settings)} - {"config_path", "source", "alerts"}
     unknown_flags = set(flags) - known
     if unknown_flags:
         raise TypeError(f"unknown settings {sorted(unknown_flags)}")
@@ -128,14 +249,23 @@ def load(
     elif Path(DEFAULT_CONFIG).exists():
         path = DEFAULT_CONFIG
         source["config_path"] = "current folder"
+    alerts: dict[str, Any] = {}
     if path:
         for key, value in _read_file(path).items():
+            if key == "alerts":
+                alerts.update(value)
+                source.update({f"alerts.{k}": path for k in value})
+                continue
             values[key] = value
             source[key] = path
     for key, var in _ENV.items():
         if env.get(var, "").strip():
             values[key] = env[var].strip()
             source[key] = f"env {var}"
+    if env.get(ENV_ALERT_WEBHOOK, "").strip():
+        alerts["webhook"] = env[ENV_ALERT_WEBHOOK].strip()
+        source["alerts.webhook"] = f"env {ENV_ALERT_WEBHOOK}"
+    values["alerts"] = _alert_settings(alerts, source)
     for key, value in flags.items():
         if value is not None:
             values[key] = value
@@ -155,7 +285,17 @@ def _read_file(path: str) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "sync" and isinstance(value, dict):
+        if key in ("alerts", "sync") and not isinstance(value, dict):
+            raise UsageError(f"{path}: {key} must be a table: a line [{key}], then its settings")
+        if key == "alerts" and isinstance(value, dict):
+            unknown = sorted(set(value) - set(ALERT_KEYS))
+            if unknown:
+                raise UsageError(
+                    f"{path}: unknown setting alerts.{unknown[0]}; known in [alerts]: "
+                    f"{', '.join(ALERT_KEYS)}"
+                )
+            out["alerts"] = value
+        elif key == "sync" and isinstance(value, dict):
             for sub, v in value.items():
                 if sub not in SYNC_KEYS:
                     raise UsageError(
@@ -167,16 +307,92 @@ def _read_file(path: str) -> dict[str, Any]:
             out[key] = value
         else:
             raise UsageError(
-                f"{path}: unknown setting {key!r}; known: {', '.join(_TOP_KEYS)} and a "
-                f"[sync] table with {', '.join(SYNC_KEYS)}"
+                f"{path}: unknown setting {key!r}; known: {', '.join(_TOP_KEYS)}, a "
+                f"[sync] table with {', '.join(SYNC_KEYS)} and an [alerts] table"
             )
     for key, value in out.items():
+        if key == "alerts":
+            continue
         wanted = int if key == "concurrency" else str
         if not isinstance(value, wanted) or isinstance(value, bool):
             label = f"sync.{key}" if key in SYNC_KEYS else key
             kind = "a whole number" if wanted is int else "a string (in quotes)"
             raise UsageError(f"{path}: {label} = {value!r} must be {kind}")
     return out
+
+
+def _alert_settings(values: dict[str, Any], source: Mapping[str, str]) -> AlertSettings:
+    """``[alerts]`` values (from the file, or a variable) checked and typed."""
+
+    def bad(name: str, why: str) -> UsageError:
+        value = values[name]
+        shown = mask_webhook(value) if name == "webhook" and isinstance(value, str) else value
+        origin = source.get(f"alerts.{name}", "default")
+        return UsageError(f"alerts.{name} = {shown!r} (from {origin}) {why}")
+
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in _STR_ALERTS:
+            if not isinstance(value, str):
+                raise bad(name, "must be a string (in quotes)")
+            typed[name] = value.strip() or None
+        elif name in _INT_ALERTS:
+            low, high = _INT_ALERTS[name]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise bad(name, f"must be a whole number from {low} to {high}")
+            typed[name] = value
+        elif name == "layout_warnings_points":
+            if not isinstance(value, int | float) or isinstance(value, bool) \
+                    or not 0 < value <= 100:
+                raise bad(name, "must be a number of percentage points above 0, at most 100")
+            typed[name] = float(value)
+        elif name == "email_to":
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise bad(name, 'must be a list of addresses, or "a@x.edu, b@x.edu"')
+            addresses = tuple(i.strip() for i in items if i.strip())
+            wrong = [a for a in addresses if "@" not in a or any(c.isspace() for c in a)]
+            if wrong:
+                raise bad(name, f"holds {wrong[0]!r}, which is not an e-mail address")
+            typed[name] = addresses
+        elif name == "months":
+            typed[name] = _months(value, lambda why: bad("months", why))
+    if typed.get("smtp_host") is None:
+        typed.pop("smtp_host", None)
+    alerts = AlertSettings(**typed)
+    if alerts.webhook and not alerts.webhook.lower().startswith(("https://", "http://")):
+        raise bad("webhook", "must be an https:// (or http://) URL")
+    if alerts.email_from and "@" not in alerts.email_from:
+        raise bad("email_from", "is not an e-mail address")
+    if bool(alerts.smtp_user) != bool(alerts.smtp_password_file):
+        name = "smtp_user" if alerts.smtp_user else "smtp_password_file"
+        raise bad(name, "needs both smtp_user and smtp_password_file to log in "
+                  "(leave both out for a server that takes mail without a login)")
+    return alerts
+
+
+def _months(value: Any, bad: Any) -> tuple[int, ...]:
+    """Months as numbers 1-12 from ``[3, 4, "Sep"]``, ``"mar, apr"`` or ``"all"``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise bad('must be a list of months like [1, 2, 3] or ["Jan", "Feb"], or "all"')
+    out: set[int] = set()
+    for item in items:
+        text = str(item).strip().lower()
+        if text == "all":
+            out.update(range(1, 13))
+            continue
+        names = [i + 1 for i, m in enumerate(MONTHS) if len(text) >= 3
+                 and m.lower().startswith(text[:3]) and text.isalpha()]  # fmt: skip
+        if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= 12:
+            out.add(item)
+        elif names:
+            out.add(names[0])
+        elif text.isdigit() and 1 <= int(text) <= 12:
+            out.add(int(text))
+        else:
+            raise bad(f"holds {item!r}, which is not a month (1-12 or Jan-Dec)")
+    return tuple(sorted(out))
 
 
 def _check(s: Settings) -> None:

@@ -1,3 +1,120 @@
-"""Commands: serve_cmds (being written)."""
+"""``toefl-access serve``: the read-only status page (:mod:`toefl_access.web`)."""
 
 from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from typing import Any
+
+import click
+
+from ..api.dates import parse_duration
+from .base import main
+from .configured import existing_db, load_settings, settings_options
+
+#: The environment variable holding the token a non-loopback page requires.
+ENV_TOKEN = "TOEFL_ACCESS_SERVE_TOKEN"
+
+
+def loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback address (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: a free one); a clear error if taken."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM)[0]  # fmt: skip
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot use {host!r}: {exc.strerror or exc}",
+                                 param_hint="'--host'") from None  # fmt: skip
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc} (another program "
+            "may use the port: choose another with --port, or --port 0 for any free one)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback needs "
+              f"{ENV_TOKEN}.")  # fmt: skip
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port; the URL printed says which).")
+@click.option("--max-age", default="2d", show_default=True,
+              help="The oldest watermark /healthz still calls healthy (e.g. 36h, 2d).")
+@settings_options
+def serve_cmd(host: str, port: int, max_age: str, config_path: str | None,
+              db_url: str | None) -> None:  # fmt: skip
+    """Serve the read-only status page: health, charts, runs, gaps and each report.
+
+    Prints its URL when ready. Pages: / (the overview), /reports/REG (what `show` prints),
+    /api/status (JSON) and /healthz (200 `ok` when the last run ended with exit code 0 and
+    the watermark is younger than --max-age, else 503 and the reasons: for uptime
+    monitors). It listens on loopback unless --host says otherwise, and then only with a
+    token in TOEFL_ACCESS_SERVE_TOKEN, which every request must carry
+    (`Authorization: Bearer TOKEN`, or open the page once as /?token=TOKEN). ID numbers
+    never appear on it.
+    """
+    age = parse_duration(max_age, what="--max-age")
+    token = os.environ.get(ENV_TOKEN, "").strip() or None
+    if token is None and not loopback(host):
+        raise click.BadParameter(
+            f"{host} is reachable from other machines, and the page shows personal data: "
+            f"set a token first, e.g. `export {ENV_TOKEN}=$(head -c 24 /dev/urandom | "
+            "base64)`, and send it with every request (header 'Authorization: Bearer "
+            "TOKEN', or open the page once as /?token=TOKEN)",
+            param_hint="'--host'",
+        )
+    url = existing_db(load_settings(config_path, db=db_url).db)
+    sock = _bind(host, port)
+    try:
+        _run(url, sock, age, token)
+    finally:
+        sock.close()
+
+
+def _run(url: str, sock: socket.socket, max_age: Any, token: str | None) -> None:
+    import logging
+
+    import uvicorn
+
+    from ..web.app import TokenLogFilter, create_app
+
+    app = create_app(url, max_age=max_age, token=token)
+    address = sock.getsockname()
+    shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
+    link = f"http://{shown}:{address[1]}/"
+    logging.getLogger("uvicorn.access").addFilter(TokenLogFilter())
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                click.echo(f"Serving {link} (Ctrl-C to stop)")
+                sys.stdout.flush()
+
+    config = uvicorn.Config(app, log_config=None, lifespan="on", server_header=False,
+                            proxy_headers=False, timeout_graceful_shutdown=5)  # fmt: skip
+    Server(config).run(sockets=[sock])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -178,6 +180,7 @@ def sync_cmd(
     Run it from cron or a systemd timer. Defaults come from the settings file and the
     environment (see `toefl-access config`). Exit codes: 0 all windows done, 1 some windows
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
+    After the run, alerts go out through the [alerts] channels (see `alerts --help`).
     """
     from ..store import open_store
     from ..sync.run import SyncSettings
@@ -205,6 +208,9 @@ def sync_cmd(
         open_store(conf.db) as store,
     ):
         result = run_sync(client, store, settings)
+        from .alert_cmds import send_alerts
+
+        send_alerts(store, conf)  # never changes the exit code
     sys.exit(result.exit_code)
 
 
@@ -247,19 +253,49 @@ def run_sync(
 @main.command("status")
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(0, 1000),
               help="How many recent runs to show.")
+@click.option("--max-age", default="2d", show_default=True,
+              help="The watermark is healthy up to this age.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the health as JSON (the body of the status page's /api/status).")
+@click.option("--check", is_flag=True,
+              help="Exit with 1 when the feed is not healthy (for monitoring scripts).")
 @settings_options
-def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
-    """Show the watermark, coverage gaps, recent runs and what the database holds."""
+def status_cmd(runs: int, max_age: str, as_json: bool, check: bool, config_path: str | None,
+               db_url: str | None) -> None:
+    """Show the feed's health, the watermark, coverage gaps, recent runs and what the
+    database holds."""
     from ..formats.sensitive import META_MODE, describe
+    from ..ops.health import health
     from ..store import open_store
 
+    age = parse_duration(max_age, what="--max-age")
     url = existing_db(load_settings(config_path, db=db_url).db)
     with open_store(url) as store:
+        h = health(store, max_age=age)
+        if as_json:
+            click.echo(json.dumps(h.to_json(), indent=2))
+            sys.exit(1 if check and not h.healthy else 0)
         st = store.status(runs=runs)
         personal = describe(store.meta_get(META_MODE))
+        alerts = store.open_alerts()
     console = Console()
     now = dt.datetime.now(UTC)
     console.print(f"Database: {st.url} ({st.backend}, schema {st.revision})")
+    if h.healthy:
+        console.print("Health: [green]ok[/green]")
+    else:
+        console.print("Health: [red]NOT OK[/red]")
+        for reason in h.reasons:
+            console.print(f"  - {escape(reason)}")
+    k = h.key
+    key = f"Key: {k.state}"
+    if k.fingerprint:
+        key += f" (sha256 {k.fingerprint}…, in use since {_when(k.in_use_since)})"
+    console.print(f"[red]{escape(key)}[/red]" if k.state == "refused" else escape(key))
+    console.print(f"  last accepted {_when(k.last_accepted) if k.last_accepted else 'never'}, "
+                  f"last refused {_when(k.last_refused) if k.last_refused else 'never'}")
+    for ev in alerts.values():
+        console.print(f"[yellow]Open alert: {ev.event} since {_when(ev.at)}[/yellow]")
     loose = _loose_file(url)
     if loose:
         click.echo(f"Warning: {loose}", err=True)
@@ -321,6 +357,8 @@ def status_cmd(runs: int, config_path: str | None, db_url: str | None) -> None:
             (r.error or "")[:80] if r.finished_at else "[yellow]running or interrupted[/yellow]",
         )
     console.print(table)
+    if check and not h.healthy:
+        sys.exit(1)
 
 
 def _loose_file(url: str) -> str | None:

@@ -15,18 +15,16 @@ going does not count yet; a run that never finished (killed) makes the feed unhe
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import KEY_ADVICE
 from ..store import FailedWindow, KeyHistory, RunSummary, Store
 
 __all__ = ["DEFAULT_MAX_AGE", "Health", "KeyHealth", "LastRun", "health", "iso"]
 
 DEFAULT_MAX_AGE = dt.timedelta(days=2)
-KEY_ADVICE = (
-    "in TOEFL Access open Integrations, the integration, and Generate a new key (this also "
-    "changes the institution's GRE key), then put it in the key file"
-)
 _EXIT_MEANING = {
     1: "some windows failed",
     2: "the API key was refused",
@@ -153,11 +151,14 @@ def health(
 ) -> Health:
     """The feed's health as the database tells it (see the module's docstring)."""
     now = now or dt.datetime.now(dt.UTC)
-    st = store.status(runs=max(runs, 1))
+    ledger = store.runs(max(runs, 1))
+    reports, last_new_report = store.counts()
+    coverage = store.coverage()
+    watermark = coverage[-1][1] if coverage else None
     key = key_health(store.key_history())
-    running = st.lock is not None
+    running = store.lock_holder() is not None
     # The run holding the lock is still going; the newest other one is the last run.
-    finished = [r for r in st.runs if not (running and r.finished_at is None)]
+    finished = [r for r in ledger if not (running and r.finished_at is None)]
     last = finished[0] if finished else None
     last_run = None if last is None else LastRun(
         id=last.id, started=last.started_at, finished=last.finished_at,
@@ -165,21 +166,21 @@ def health(
         new=last.counts.new if last.counts else None,
         changed=last.counts.changed if last.counts else None,
     )
-    reasons = _reasons(last_run, key, st.watermark, now, max_age)
+    reasons = _reasons(last_run, key, watermark, now, max_age)
     return Health(
-        watermark=st.watermark,
-        watermark_age=None if st.watermark is None else now - st.watermark,
-        reports=st.reports,
+        watermark=watermark,
+        watermark_age=None if watermark is None else now - watermark,
+        reports=reports,
         last_run=last_run,
-        gaps=st.gaps,
+        gaps=[(a[1], b[0]) for a, b in itertools.pairwise(coverage)],
         key=key,
         healthy=not reasons,
         reasons=reasons,
         checked_at=now,
         max_age=max_age,
         running=running,
-        last_new_report=st.last_new_report,
-        runs=st.runs,
+        last_new_report=last_new_report,
+        runs=ledger,
     )
 
 
@@ -207,7 +208,7 @@ def _reasons(
         out.append(f"the last run (#{run.id}, {iso(run.started)}) ended with {what}, "
                    f"{meaning}{detail}")
     if key.state == "refused":
-        out.append(f"the API key was refused at {iso(key.last_refused)}: {KEY_ADVICE}")
+        out.append(f"the API key was refused at {iso(key.last_refused)}. {KEY_ADVICE}")
     if watermark is None:
         out.append("no time is covered yet")
     elif now - watermark > max_age:

@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from ..formats.record import SECTIONS
 from . import schema as s
 from .core import StoreCore, _current_revision, merge
 from .structs import (
@@ -80,13 +79,8 @@ class StoreReader(StoreCore):
 
     def status(self, *, runs: int = 10) -> StoreStatus:
         """The watermark, gaps, the last ``runs`` runs, counts by scale and by department."""
-        t = s.score_reports
-        c = t.c
-        old = sa.or_(*(c[n].is_not(None) for n in (*SECTIONS, "total")))
-        new = sa.or_(*(c[f"ibt26_{n}"].is_not(None) for n in (*SECTIONS, "total")))
-        scale = sa.case(
-            (sa.and_(old, new), "both"), (old, "0-120"), (new, "1-6"), else_="none"
-        ).label("scale")
+        c = s.score_reports.c
+        scale = s.scale_of().label("scale")
         with self._guard("reading the status"), self._read() as conn:
             revision = _current_revision(conn)
             count = sa.func.count()
@@ -128,6 +122,18 @@ class StoreReader(StoreCore):
             lock=self.lock_holder(),
             misordered=misordered,
         )
+
+    def runs(self, limit: int = 10) -> list[RunSummary]:
+        """The last ``limit`` runs of the ledger, newest first (a light :meth:`status`)."""
+        with self._guard("reading the run ledger"), self._read() as conn:
+            return self._runs(conn, limit)
+
+    def counts(self) -> tuple[int, dt.datetime | None]:
+        """How many reports the database holds, and when the newest new one arrived."""
+        c = s.score_reports.c
+        with self._guard("counting the reports"), self._read() as conn:
+            n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(c.first_seen))).one()
+        return n, s.to_utc(last) if last else None
 
     def key_history(self) -> KeyHistory:
         """The key's story in the run ledger (see :class:`KeyHistory`)."""

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from ..formats import layout as layouts
+from ..formats.record import SECTIONS
 
 #: The newest migration revision; ``open_store`` upgrades any older database to it.
 HEAD = "0006"
@@ -337,3 +338,12 @@ store_meta = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+def scale_of(t: sa.Table | None = None) -> sa.ColumnElement[str]:
+    """The score scale of a report row, as :meth:`Store.status` counts them: ``0-120``
+    (a section or total on the 0-120 scale), ``1-6`` (an iBT26 band), ``both`` or ``none``."""
+    c = (score_reports if t is None else t).c
+    old = sa.or_(*(c[n].is_not(None) for n in (*SECTIONS, "total")))
+    new = sa.or_(*(c[f"ibt26_{n}"].is_not(None) for n in (*SECTIONS, "total")))
+    return sa.case((sa.and_(old, new), "both"), (old, "0-120"), (new, "1-6"), else_="none")

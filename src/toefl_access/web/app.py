@@ -1,0 +1,249 @@
+"""The read-only status page as a Starlette app: :func:`create_app`.
+
+========================= ================================================================
+``GET /``                 the overview: health, watermark, key, runs, gaps, charts, counts
+``GET /reports/REG``      a registration number's reports, revisions side by side (404
+                          when there is none)
+``GET /api/status``       the feed's health as JSON (:meth:`Health.to_json`)
+``GET /healthz``          ``200 ok`` when healthy, else ``503`` and the reasons, as text
+``GET /static/style.css`` the page's style sheet
+========================= ================================================================
+
+Every response carries a strict Content-Security-Policy (no script at all, styles only from
+the app itself) and the other usual security headers; every method but GET and HEAD is
+refused (405). With a ``token`` every request needs it: ``Authorization: Bearer TOKEN``, or
+a cookie that opening any URL once with ``?token=TOKEN`` sets (the answer redirects to the
+same URL without the token, so it stays out of the address bar and history).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ToeflAccessError
+from ..ops.health import DEFAULT_MAX_AGE, health
+from ..store import Store, open_store
+from . import pages
+
+__all__ = ["COOKIE", "SECURITY_HEADERS", "TokenLogFilter", "create_app"]
+
+log = logging.getLogger("toefl_access.web")
+HERE = Path(__file__).resolve().parent
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+#: The cookie that carries proof of the token (a keyed hash of it, never the token).
+COOKIE = "toefl_access_token"
+_METHODS = ("GET", "HEAD")
+
+Clock = dt.datetime | Callable[[], dt.datetime] | None
+
+
+def create_app(
+    url_or_store: str | Store,
+    *,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    token: str | None = None,
+    now: Clock = None,
+) -> ASGIApp:
+    """The status page over a database URL (opened now, closed when the app shuts down) or
+    an open :class:`Store` (left open). ``max_age`` is the oldest watermark still healthy;
+    ``token`` (if any) is required by every request; ``now`` fixes the clock (a datetime or
+    a function returning one) for tests."""
+    store = open_store(url_or_store) if isinstance(url_or_store, str) else url_or_store
+    owned = isinstance(url_or_store, str)
+
+    def clock() -> dt.datetime:
+        value = now() if callable(now) else now
+        return (value or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(when=pages.text, ago=pages.age)
+
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("title", "TOEFL Access feed")
+        body = env.get_template(name).render(request=request, database=store.url, **context)
+        return HTMLResponse(body, status_code=status)
+
+    def home(request: Request) -> Response:
+        view = pages.overview(store, now=clock(), max_age=max_age)
+        return page(request, "overview.html", view=view)
+
+    def lookup(request: Request) -> Response:
+        reg = request.query_params.get("reg", "").strip()
+        target = f"/reports/{quote(reg, safe='')}" if reg else "/"
+        return RedirectResponse(target, status_code=303)
+
+    def report(request: Request) -> Response:
+        reg = request.path_params["reg"]
+        who = pages.person(store, reg)
+        if who is None:
+            return page(request, "missing.html", 404, title="No such report", reg=reg)
+        return page(request, "report.html", who=who,
+                    title=f"Registration number {who.registration_number}")  # fmt: skip
+
+    def api_status(request: Request) -> Response:
+        return JSONResponse(health(store, now=clock(), max_age=max_age).to_json())
+
+    def healthz(request: Request) -> Response:
+        h = health(store, now=clock(), max_age=max_age)
+        if h.healthy:
+            return PlainTextResponse("ok\n")
+        return PlainTextResponse("unhealthy: " + "\n".join(h.reasons) + "\n", status_code=503)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code != 404:
+            return PlainTextResponse(f"{exc.status_code} {exc.detail}\n", exc.status_code)
+        return page(request, "missing.html", 404, title="Not found", reg=None)
+
+    async def unreadable(request: Request, exc: Exception) -> Response:
+        # the database is down or locked: say so (503), on /healthz too
+        log.warning("status page: %s", exc)
+        if request.url.path in ("/healthz", "/api/status"):
+            return PlainTextResponse(f"unhealthy: {exc}\n", status_code=503)
+        return page(request, "error.html", 503, title="The database cannot be read",
+                    message=str(exc))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        yield
+        if owned:
+            store.close()
+
+    app = Starlette(
+        routes=[
+            Route("/", home, methods=["GET"]),
+            Route("/reports", lookup, methods=["GET"]),
+            Route("/reports/{reg}", report, methods=["GET"]),
+            Route("/api/status", api_status, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        exception_handlers={HTTPException: not_found, ToeflAccessError: unreadable},
+        lifespan=lifespan,
+    )
+    return Guard(app, token=token)
+
+
+class Guard:
+    """ASGI middleware in front of the app: the security headers on every response, only
+    GET and HEAD, and the token (when there is one)."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.proof = (
+            hmac.new(self.token, b"toefl-access serve cookie", hashlib.sha256).hexdigest()
+            if self.token else None
+        )  # fmt: skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        response = self.refusal(Request(scope))
+        if response is not None:
+            await response(scope, receive, send_secured)
+            return
+        await self.app(scope, receive, send_secured)
+
+    def refusal(self, request: Request) -> Response | None:
+        """The answer that stops a request here, or None to let it through."""
+        if request.method not in _METHODS:
+            return PlainTextResponse("405 Method Not Allowed: this page is read-only\n", 405,
+                                     headers={"Allow": ", ".join(_METHODS)})  # fmt: skip
+        if self.token is None or self.proof is None:
+            return None
+        given = request.query_params.get("token")
+        if given is not None:
+            if not _same(given.encode(), self.token):
+                return _unauthorized()
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(
+                COOKIE, self.proof, httponly=True, samesite="strict", path="/",
+                secure=request.url.scheme == "https",
+            )  # fmt: skip
+            return response
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and _same(value.strip().encode(), self.token):
+            return None
+        cookie = request.cookies.get(COOKIE)
+        if cookie is not None and _same(cookie.encode(), self.proof.encode()):
+            return None
+        return _unauthorized()
+
+
+def _same(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def _unauthorized() -> Response:
+    return PlainTextResponse(
+        "401 Unauthorized: this status page needs its token. Send the header "
+        "'Authorization: Bearer TOKEN', or open the page once as /?token=TOKEN (a cookie "
+        "keeps you signed in).\n",
+        401,
+        headers={"WWW-Authenticate": 'Bearer realm="toefl-access"'},
+    )
+
+
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s]*", re.IGNORECASE)
+
+
+class TokenLogFilter(logging.Filter):
+    """Masks ``token=...`` in log records (uvicorn's access log writes each URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_URL.sub(r"\1***", record.msg)
+        return True
