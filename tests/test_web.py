@@ -27,8 +27,8 @@ from click.testing import CliRunner
 
 from toefl_access.api.client import Client
 from toefl_access.api.dates import UTC
+from toefl_access.api.hosts import is_loopback
 from toefl_access.cli import main
-from toefl_access.cli.serve_cmds import loopback
 from toefl_access.mock import DEMO_AUTHCODE, MockApi
 from toefl_access.mock.population import sample_reports, values_of
 from toefl_access.ops.health import iso
@@ -408,6 +408,9 @@ def first_line(proc: subprocess.Popen[str], timeout: float = 60) -> str:
 
 
 def test_loopback() -> None:
+    def loopback(host: str) -> bool:
+        return is_loopback(host, resolve=True)
+
     assert all(map(loopback, ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost")))
     assert not any(map(loopback, ("0.0.0.0", "::", "192.0.2.7", "example.invalid")))
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import ipaddress
 import logging
 import math
 import os
@@ -59,6 +58,7 @@ from ..formats.record import Record
 from .answers import Body, RawResponse, RecordStream
 from .apikey import Secret, check_authcode, decode_key, read_authcode
 from .dates import api_format, check_window, parse_instant
+from .hosts import is_loopback
 
 __all__ = [
     "PRODUCTION_URL",
@@ -89,14 +89,6 @@ _ERROR_TEXT_LIMIT = 4096
 # -- the URL and the window ---------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 def check_base_url(base_url: str) -> tuple[str, bool]:
     """The base URL and whether it is a loopback one; refuses plain http elsewhere."""
@@ -111,7 +103,7 @@ def check_base_url(base_url: str) -> tuple[str, bool]:
             f"the base URL {url.scheme}://{url.host}{url.path} must not carry a user, a query "
             "or a fragment: the key goes in a header, and the client adds the query itself"
         )
-    loopback = _is_loopback(url.host)
+    loopback = is_loopback(url.host)
     if url.scheme == "http" and not loopback:
         raise UsageError(
             f"refusing to send the API key over plain http to {url.host}: use https:// "

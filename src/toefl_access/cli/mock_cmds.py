@@ -83,8 +83,9 @@ def mock_server_cmd(
     seed: both score scales, rescores, late sends, non-ASCII names. Point
     TOEFL_ACCESS_BASE_URL at the URL it prints and use the key it prints.
     """
+    from ..api.hosts import is_loopback
     from ..mock import DEMO_AUTHCODE, MockApi, parse_fault  # Starlette and uvicorn: loaded here
-    from ..mock.server import base_url, bind, is_loopback, run
+    from ..mock.server import base_url, bind, run
 
     if not public and not is_loopback(host):
         raise UsageError(

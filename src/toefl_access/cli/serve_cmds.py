@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import sys
@@ -11,26 +10,13 @@ from typing import Any
 import click
 
 from ..api.dates import parse_duration
+from ..api.hosts import is_loopback
 from .base import main
 from .configured import existing_db, load_settings, settings_options
 
 #: The environment variable holding the token a non-loopback page requires.
 ENV_TOKEN = "TOEFL_ACCESS_SERVE_TOKEN"
 
-
-def loopback(host: str) -> bool:
-    """True when every address ``host`` names is a loopback address (127.0.0.0/8, ::1)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False
-    return bool(infos) and all(
-        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
-    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -79,7 +65,7 @@ def serve_cmd(host: str, port: int, max_age: str, config_path: str | None,
     """
     age = parse_duration(max_age, what="--max-age")
     token = os.environ.get(ENV_TOKEN, "").strip() or None
-    if token is None and not loopback(host):
+    if token is None and not is_loopback(host, resolve=True):
         raise click.BadParameter(
             f"{host} is reachable from other machines, and the page shows personal data: "
             f"set a token first, e.g. `export {ENV_TOKEN}=$(head -c 24 /dev/urandom | "

@@ -20,7 +20,6 @@ A webhook URL, which may hold a secret token, appears in messages only masked.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
 import smtplib
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 import httpx
 
 from .._version import __version__
+from ..api.hosts import is_loopback
 from ..errors import AlertError, printable
 from ..settings import AlertSettings, mask_webhook
 
@@ -242,7 +242,7 @@ class Email:
                 smtp.ehlo()
                 secure = True
             if self.user:
-                if not secure and not _loopback(self.host):
+                if not secure and not is_loopback(self.host):
                     raise AlertError(
                         f"e-mail via {self.host}:{self.port}: the server does not offer "
                         "STARTTLS, and the password is not sent without TLS; use port 587 or "
@@ -276,14 +276,6 @@ def _said(exc: smtplib.SMTPResponseException | smtplib.SMTPSenderRefused) -> str
         else str(exc.smtp_error)
     return f"{exc.smtp_code} {printable(text).strip()}"
 
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def channels_for(
