@@ -8,8 +8,11 @@ python3 -m venv .venv >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # The browser tests drive Debian's chromium (never a downloaded browser); install it if missing.
-if [ "$(id -u)" = 0 ]; then
-  command -v chromium >/dev/null || { apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) ; } || echo "chromium not installed: the browser tests will be skipped" >&2
+if ! command -v chromium >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  { $SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+    || echo "chromium could not be installed (apt-get install chromium): the browser tests will be skipped" >&2
 fi
 
 # shellcheck source=scripts/pg.sh

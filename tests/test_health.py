@@ -182,3 +182,21 @@ def test_status_shows_the_health_and_the_key_and_checks_for_monitors(sqlite_url:
     assert good.stdout.splitlines()[1] == "Health: ok"
     bad = runner.invoke(main, ["status", "--db", sqlite_url, "--max-age", "soon"])
     assert bad.exit_code == 1 and "--max-age 'soon' is not a duration" in bad.output
+
+
+def test_a_replay_is_not_a_sync_run_for_the_health_nor_the_key(store: Store) -> None:
+    from toefl_access.handoff.history import replay
+
+    run(store, MockApi(seed=0, per_day=5))
+    assert run(store, MockApi(seed=0, per_day=5, faults=["500:1"])) in (1, 3)
+    before = health(store, now=NOW)
+    replay(store)
+    ledger = store.runs(5)
+    assert [r.kind for r in ledger] == ["replay", "sync", "sync"]
+    assert [r.id for r in store.runs(5, kind="sync")] == [r.id for r in ledger[1:]]
+    assert store.runs(5, kind="replay")[0].id == ledger[0].id
+    after = health(store, now=NOW)
+    assert not after.healthy and after.last_run == before.last_run
+    assert after.key == before.key
+    assert [r.id for r in store.runs(5, with_records=True)] == [ledger[2].id]
+    assert store.runs(5, before=ledger[1].id) == [ledger[2]]

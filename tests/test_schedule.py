@@ -72,6 +72,7 @@ After=network-online.target
 [Service]
 Type=oneshot
 EnvironmentFile={units}/toefl-access.env
+WorkingDirectory={setup}
 ExecStart={EXE} sync
 TimeoutStartSec=6h
 NoNewPrivileges=yes
@@ -98,10 +99,11 @@ Unit=toefl-access.service
 WantedBy=timers.target
 
 # {units}/toefl-access.env
-# toefl-access settings for the scheduled sync (read by systemd; keep it private).
-# The key itself stays in the file TOEFL_ACCESS_AUTHCODE_FILE names.
-TOEFL_ACCESS_AUTHCODE_FILE="{setup}/key"
-TOEFL_ACCESS_DB="sqlite:///{setup}/data/scores.db"
+# toefl-access settings for the scheduled sync (keep this file private: it may hold
+# a database password). The key itself stays in the file TOEFL_ACCESS_AUTHCODE_FILE
+# names.
+TOEFL_ACCESS_AUTHCODE_FILE='{setup}/key'
+TOEFL_ACCESS_DB='sqlite:///{setup}/data/scores.db'
 
 """
     assert DEMO_AUTHCODE not in result.output
@@ -131,6 +133,16 @@ def test_choose_one_kind(setup: Path) -> None:
     assert result.exit_code == 1 and "choose --systemd or --cron" in result.output
     result = CliRunner().invoke(main, ["schedule", "--cron", "--user"])
     assert result.exit_code == 1 and "go with --systemd" in result.output
+
+
+def test_a_value_that_the_environment_file_cannot_carry_is_refused_without_showing_it(
+    setup: Path,
+) -> None:
+    secret_url = "postgresql://toefl:it's-secret@db.example.edu/admissions"
+    result = CliRunner().invoke(main, ["schedule", "--systemd", "--print", "--db", secret_url])
+    assert result.exit_code == 1
+    assert "TOEFL_ACCESS_DB holds a line break or a single quote" in result.output
+    assert "secret" not in result.output
 
 
 def test_written_files_are_private_and_not_overwritten(setup: Path) -> None:
@@ -214,14 +226,36 @@ def test_the_systemd_service_runs_a_sync(setup: Path, mock_url: str) -> None:
 def test_the_cron_line_runs_a_sync_under_flock(setup: Path, mock_url: str) -> None:
     db = f"sqlite:///{setup}/scores.db"
     first_sync(db)
-    result = CliRunner().invoke(main, ["schedule", "--cron", "--every", "15m", "--db", db])
+    (setup / "work").mkdir()
+    os.chdir(setup / "work")
+    conf = setup / "conf"
+    result = CliRunner().invoke(main, ["schedule", "--cron", "--every", "15m", "--db", db,
+                                       "--dir", str(conf)])
     assert result.exit_code == 0, result.output
     line = result.stdout.strip()
-    assert line.startswith("*/15 * * * * ") and "flock -n " in line
-    assert DEMO_AUTHCODE not in line and "crontab -e" in result.stderr
+    env = conf / "toefl-access.env"
+    assert line == (
+        f"*/15 * * * * cd {setup}/work && set -a && . {env} && set +a && flock -n "
+        f"{setup}/.toefl-access-sync.lock {EXE} sync >> {setup}/toefl-access-sync.log 2>&1"
+    )
+    assert env.stat().st_mode & 0o777 == 0o600
+    assert env_file(env)["TOEFL_ACCESS_BASE_URL"] == mock_url
+    assert "crontab -e" in result.stderr
     command = line.split(" ", 5)[5]
     done = subprocess.run(["sh", "-c", command], env={"PATH": "/usr/bin:/bin"}, cwd="/",
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.stderr, (setup / "toefl-access-sync.log").read_text())
     assert runs(db) == [0, 0]
     assert "new" in (setup / "toefl-access-sync.log").read_text()
+
+
+def test_the_cron_settings_file_is_printed_or_written_once(setup: Path) -> None:
+    conf = setup / "conf"
+    printed = CliRunner().invoke(main, ["schedule", "--cron", "--print", "--dir", str(conf)])
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.startswith(f"# {conf}/toefl-access.env\n# toefl-access settings")
+    assert "\n# crontab line\n0 * * * * cd " in printed.stdout and not conf.exists()
+    args = ["schedule", "--cron", "--dir", str(conf)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1 and "--force" in again.output

@@ -22,7 +22,8 @@ _NOT_COPIED = {ENV_AUTHCODE, "TOEFL_ACCESS_SERVE_TOKEN"}
 @click.option("--systemd", "kind", flag_value="systemd",
               help="Write a systemd service + timer pair (see --user, --print, --dir).")
 @click.option("--cron", "kind", flag_value="cron",
-              help="Print a crontab line (with flock, so runs never overlap).")
+              help="Write the settings file for cron and print a crontab line (with flock, so "
+              "runs never overlap).")
 @click.option("--every", default="1h", show_default=True,
               help="How often: a duration dividing an hour or a day (15m, 1h, 6h, 1d).")
 @click.option("--user", "user_mode", is_flag=True,
@@ -30,7 +31,8 @@ _NOT_COPIED = {ENV_AUTHCODE, "TOEFL_ACCESS_SERVE_TOKEN"}
 @click.option("--print", "print_only", is_flag=True,
               help="Print the files instead of writing them.")
 @click.option("--dir", "target_dir", type=click.Path(file_okay=False),
-              help="Write the files into this folder instead of systemd's.")
+              help="Write the files into this folder (default: systemd's folders, and "
+              "~/.config/toefl-access or /etc/toefl-access for the environment file).")
 @click.option("--run-as", help="The user a system service runs as (default: you).")
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @settings_options
@@ -60,16 +62,25 @@ def schedule_cmd(
     env = _environment(conf)
     command = _command()
     folder = _db_folder(env["TOEFL_ACCESS_DB"])
+    workdir = str(Path.cwd())
     if kind == "cron":
-        if user_mode or print_only or target_dir or run_as or force:
-            raise UsageError("--user, --print, --dir, --run-as and --force go with --systemd")
-        home = Path.home()
-        click.echo(schedule.cron_line(
-            command=command, every=every, env=env,
-            lock_file=str((folder or home) / ".toefl-access-sync.lock"),
-            log_file=str((folder or home) / "toefl-access-sync.log"),
-        ))
-        click.echo("Add it with `crontab -e` (keep your other lines).", err=True)
+        if user_mode or run_as:
+            raise UsageError("--user and --run-as go with --systemd")
+        env_dir = Path(target_dir) if target_dir else _config_home() / "toefl-access"
+        env_path = (env_dir / "toefl-access.env").absolute()
+        place = folder or Path.home()
+        line = schedule.cron_line(
+            command=command, every=every, env_file=str(env_path), workdir=workdir,
+            lock_file=str(place / ".toefl-access-sync.lock"),
+            log_file=str(place / "toefl-access-sync.log"),
+        )
+        env_text = schedule.env_file_text(env)
+        if print_only:
+            click.echo(f"# {env_path}\n{env_text}\n# crontab line\n{line}")
+            return
+        _write({"env": env_path}, {"env": env_text}, force=force, err=True)  # stdout: the line
+        click.echo(line)
+        click.echo("Add the line with `crontab -e` (keep your other lines).", err=True)
         _first_run_hint(conf)
         return
     if user_mode:
@@ -83,7 +94,7 @@ def schedule_cmd(
     files = schedule.systemd_units(
         command=command, every=every, user_mode=user_mode, env=env,
         env_file=str((env_dir / "toefl-access.env").absolute()),
-        writable=[str(folder)] if folder else [], run_as=run_as,
+        writable=[str(folder)] if folder else [], workdir=workdir, run_as=run_as,
     )
     paths = {
         "service": units / "toefl-access.service",
@@ -155,7 +166,8 @@ def _me() -> str:
     return getpass.getuser()
 
 
-def _write(paths: dict[str, Path], files: dict[str, str], *, force: bool) -> None:
+def _write(paths: dict[str, Path], files: dict[str, str], *, force: bool,
+           err: bool = False) -> None:
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} already exist(s): give --force to replace")
@@ -173,7 +185,7 @@ def _write(paths: dict[str, Path], files: dict[str, str], *, force: bool) -> Non
             raise UsageError(
                 f"cannot write {path}: run as root for a system timer, or give --user"
             ) from None
-        click.echo(f"Wrote {path}")
+        click.echo(f"Wrote {path}", err=err)
 
 
 def _first_run_hint(conf: Settings) -> None:

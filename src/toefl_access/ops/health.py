@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import KEY_ADVICE
-from ..store import FailedWindow, KeyHistory, RunSummary, Store
+from ..store import AlertEvent, FailedWindow, KeyHistory, RunSummary, Store
 
 __all__ = ["DEFAULT_MAX_AGE", "Health", "KeyHealth", "LastRun", "health", "iso"]
 
@@ -75,6 +75,8 @@ class Health:
     running: bool = False
     last_new_report: dt.datetime | None = None
     runs: list[RunSummary] = field(default_factory=list)
+    #: The alerts open now (``key_refused``, ...), each with what its channels answered.
+    open_alerts: list[AlertEvent] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The body of ``/api/status`` (times in ISO 8601 UTC, ``Z``)."""
@@ -106,6 +108,11 @@ class Health:
                 ],
             },
             "gaps": [[iso(a), iso(b)] for a, b in self.gaps],
+            "alerts": [
+                {"event": a.event, "since": iso(a.at), "text": a.text,
+                 "delivered": a.delivered}
+                for a in self.open_alerts
+            ],
             "key": self.key.state,
             "key_detail": {
                 "fingerprint": self.key.fingerprint,
@@ -151,7 +158,7 @@ def health(
 ) -> Health:
     """The feed's health as the database tells it (see the module's docstring)."""
     now = now or dt.datetime.now(dt.UTC)
-    ledger = store.runs(max(runs, 1))
+    ledger = store.runs(max(runs, 1), kind="sync")  # a replay reads no API
     reports, last_new_report = store.counts()
     coverage = store.coverage()
     watermark = coverage[-1][1] if coverage else None
@@ -181,6 +188,7 @@ def health(
         running=running,
         last_new_report=last_new_report,
         runs=ledger,
+        open_alerts=sorted(store.open_alerts().values(), key=lambda a: a.at),
     )
 
 

@@ -4,7 +4,7 @@ crontab line with ``flock``. Pure text: :mod:`toefl_access.cli` writes or prints
 >>> plan = systemd_units(command=["/usr/local/bin/toefl-access"], every="1h", user_mode=False,
 ...                      env={"TOEFL_ACCESS_DB": "sqlite:////var/lib/toefl/scores.db"},
 ...                      env_file="/etc/toefl-access/toefl-access.env",
-...                      writable=["/var/lib/toefl"])
+...                      writable=["/var/lib/toefl"], workdir="/var/lib/toefl")
 >>> sorted(plan)
 ['env', 'service', 'timer']
 
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from ..api.dates import format_duration, parse_duration
 from ..errors import UsageError
 
-__all__ = ["calendar", "cron_line", "cron_spec", "parse_every", "systemd_units"]
+__all__ = ["calendar", "cron_line", "cron_spec", "env_file_text", "parse_every", "systemd_units"]
 
 NAME = "toefl-access"
 
@@ -73,6 +73,7 @@ def systemd_units(
     env: Mapping[str, str],
     env_file: str,
     writable: Sequence[str],
+    workdir: str,
     run_as: str | None = None,
 ) -> dict[str, str]:
     """The ``service``, ``timer`` and environment (``env``) files' texts.
@@ -115,6 +116,8 @@ def systemd_units(
         "Type=oneshot",
         *who,
         f"EnvironmentFile={env_file}",
+        # Relative paths in the settings mean what they meant where `schedule` ran.
+        f"WorkingDirectory={workdir}",
         f"ExecStart={shlex.join(command)} sync",
         # Exit codes 1-3 are feed problems (failed windows, refused key, unreachable API):
         # the unit shows as failed, so `systemctl --failed` and OnFailure= hooks see them.
@@ -137,30 +140,42 @@ def systemd_units(
         "WantedBy=timers.target",
         "",
     ])
+    return {"service": service, "timer": timer, "env": env_file_text(env)}
+
+
+def env_file_text(env: Mapping[str, str]) -> str:
+    """The environment file: ``NAME='value'`` lines that systemd's ``EnvironmentFile=`` and
+    a POSIX shell's ``.`` read alike (single quotes: nothing inside is expanded)."""
     lines = [
-        "# toefl-access settings for the scheduled sync (read by systemd; keep it private).",
-        "# The key itself stays in the file TOEFL_ACCESS_AUTHCODE_FILE names.",
-        *(f"{k}={_env_value(v)}" for k, v in env.items()),
+        "# toefl-access settings for the scheduled sync (keep this file private: it may hold",
+        "# a database password). The key itself stays in the file TOEFL_ACCESS_AUTHCODE_FILE",
+        "# names.",
+        *(f"{k}={_env_value(k, v)}" for k, v in env.items()),
         "",
     ]
-    return {"service": service, "timer": timer, "env": "\n".join(lines)}
+    return "\n".join(lines)
 
 
 def cron_line(
-    *, command: Sequence[str], every: str, env: Mapping[str, str], lock_file: str, log_file: str
+    *, command: Sequence[str], every: str, env_file: str, workdir: str, lock_file: str,
+    log_file: str,
 ) -> str:
-    """One crontab line: ``flock -n`` skips a run while the previous one still goes."""
+    """One crontab line: it reads the settings from ``env_file`` (so no password or webhook
+    address shows in the crontab, the system log or ``ps``), and ``flock -n`` skips a run
+    while the previous one still goes."""
     step = parse_every(every)
-    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    command = (
-        f"{assignments} flock -n {shlex.quote(lock_file)} {shlex.join(command)} sync"
-        f" >> {shlex.quote(log_file)} 2>&1"
+    q = shlex.quote
+    line = (
+        f"cd {q(workdir)} && set -a && . {q(env_file)} && set +a && "
+        f"flock -n {q(lock_file)} {shlex.join(command)} sync >> {q(log_file)} 2>&1"
     )
     # cron gives % a meaning (a newline) in the command part.
-    return f"{cron_spec(step)} {command.replace('%', chr(92) + '%')}"
+    return f"{cron_spec(step)} {line.replace('%', chr(92) + '%')}"
 
 
-def _env_value(value: str) -> str:
-    if any(c in value for c in "\n\r"):
-        raise UsageError("a setting for the environment file cannot hold a line break")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _env_value(name: str, value: str) -> str:
+    if any(c in value for c in "\n\r'"):
+        # Not the value: it may be a database URL with its password.
+        raise UsageError(f"{name} holds a line break or a single quote, which the "
+                         "environment file cannot carry: rename the file or folder it names")
+    return f"'{value}'"

@@ -123,10 +123,30 @@ class StoreReader(StoreCore):
             misordered=misordered,
         )
 
-    def runs(self, limit: int = 10) -> list[RunSummary]:
-        """The last ``limit`` runs of the ledger, newest first (a light :meth:`status`)."""
+    def runs(
+        self,
+        limit: int = 10,
+        *,
+        kind: str | None = None,
+        with_records: bool = False,
+        before: int | None = None,
+    ) -> list[RunSummary]:
+        """The last ``limit`` runs of the ledger, newest first (a light :meth:`status`).
+
+        ``kind`` keeps only ``sync`` runs (``replay`` and ``repair`` runs read no API);
+        ``with_records`` only runs that stored new or changed reports; ``before`` only runs
+        older than that run id.
+        """
+        r = s.sync_runs.c
+        where: list[sa.ColumnElement[bool]] = []
+        if kind is not None:
+            where.append(run_kind(r.params) == kind)
+        if with_records:
+            where.append(r.new_reports + r.changed_reports > 0)
+        if before is not None:
+            where.append(r.id < before)
         with self._guard("reading the run ledger"), self._read() as conn:
-            return self._runs(conn, limit)
+            return self._runs(conn, limit, where)
 
     def counts(self) -> tuple[int, dt.datetime | None]:
         """How many reports the database holds, and when the newest new one arrived."""
@@ -138,6 +158,7 @@ class StoreReader(StoreCore):
     def key_history(self) -> KeyHistory:
         """The key's story in the run ledger (see :class:`KeyHistory`)."""
         r = s.sync_runs.c
+        syncs = run_kind(r.params) == "sync"
         with self._guard("reading the key's history"), self._read() as conn:
             fingerprint = conn.execute(
                 sa.select(r.key_fingerprint).where(r.key_fingerprint.is_not(None))
@@ -155,15 +176,18 @@ class StoreReader(StoreCore):
                 sa.select(
                     sa.func.max(sa.case((r.windows_done > 0, r.finished_at))),
                     sa.func.max(sa.case((r.exit_code == 2, r.finished_at))),
-                )
+                ).where(syncs)
             ).one()
         return KeyHistory(fingerprint, s.to_utc(since) if since else None,
                           s.to_utc(accepted) if accepted else None,
                           s.to_utc(refused) if refused else None)
 
-    def _runs(self, conn: sa.Connection, limit: int) -> list[RunSummary]:
+    def _runs(self, conn: sa.Connection, limit: int,
+              where: list[sa.ColumnElement[bool]] | None = None) -> list[RunSummary]:
         r = s.sync_runs
-        rows = conn.execute(sa.select(r).order_by(r.c.id.desc()).limit(limit)).all()
+        rows = conn.execute(
+            sa.select(r).where(*(where or ())).order_by(r.c.id.desc()).limit(limit)
+        ).all()
         out: list[RunSummary] = []
         for row in rows:
             m = row._mapping
@@ -195,6 +219,16 @@ class StoreReader(StoreCore):
                                  m["failed_at"])
                 )
         return out
+
+
+def run_kind(params: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``sync``, ``replay`` or ``repair`` (a ``db upgrade`` reordering) from a ledger row's
+    ``params`` (JSON text whose first key tells: see :func:`RunSummary.kind`)."""
+    return sa.case(
+        (params.like('{"replay":%'), "replay"),
+        (sa.or_(params.like('{"upgrade":%'), params.like('{"repair":%')), "repair"),
+        else_="sync",
+    )
 
 
 def _misordered(conn: sa.Connection) -> int:

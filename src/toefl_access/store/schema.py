@@ -130,6 +130,8 @@ score_reports = sa.Table(
     sa.Index("ix_score_reports_first_seen", "first_seen"),
     sa.Index("ix_score_reports_department", "institution_code", "department_code"),
     sa.Index("ix_score_reports_registration_number", "registration_number"),
+    # `show` and the report page look up the other registrations of one ID number (hash).
+    sa.Index("ix_score_reports_security_id_number", "security_id_number"),
 )
 
 #: When each report was last seen in an answer, if later than ``score_reports.last_seen``

@@ -78,6 +78,14 @@ class RunSummary(msgspec.Struct):
     #: A short sha256 fingerprint of the API key the run used (never the key).
     key_fingerprint: str | None = None
 
+    @property
+    def kind(self) -> str:
+        """``sync`` (a run against the API), ``replay`` (the archive re-read) or ``repair``
+        (revisions reordered by ``db upgrade``)."""
+        if self.params.get("replay"):
+            return "replay"
+        return "repair" if "upgrade" in self.params or "repair" in self.params else "sync"
+
 
 class LockHolder(msgspec.Struct, frozen=True):
     """Who holds the sync lock."""

@@ -1,5 +1,6 @@
 """Feed health: each run's exit code and key fingerprint in the ledger, and the alerts log
 (``alert_events``). Runs recorded before this migration have neither (shown as unknown).
+An index on the ID-number column, for the other registrations of one person (``show``).
 
 Revision ID: 0006
 Revises: 0005
@@ -31,9 +32,12 @@ def upgrade() -> None:
         sa.Column("delivered", sa.Text, nullable=False),
     )
     op.create_index("ix_alert_events_event", "alert_events", ["event", "id"])
+    op.create_index("ix_score_reports_security_id_number", "score_reports",
+                    ["security_id_number"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_score_reports_security_id_number", "score_reports")
     op.drop_index("ix_alert_events_event", "alert_events")
     op.drop_table("alert_events")
     with op.batch_alter_table("sync_runs") as batch:
