@@ -46,9 +46,19 @@ def mock_url() -> Iterator[str]:
         yield url
 
 
-def cli(*args: str, key: str = DEMO_AUTHCODE, base_url: str = "") -> Result:
-    env = {"TOEFL_ACCESS_AUTHCODE": key, "TOEFL_ACCESS_BASE_URL": base_url, "COLUMNS": "250"}
+def cli(*args: str, key: str | None = DEMO_AUTHCODE, base_url: str = "",
+        **env: str) -> Result:  # fmt: skip
+    """The command, with ``key`` (None: no key in the environment) and more ``env``."""
+    env = {"TOEFL_ACCESS_AUTHCODE": key or "", "TOEFL_ACCESS_BASE_URL": base_url,
+           "COLUMNS": "250", **env}  # fmt: skip
+    if key is None:
+        del env["TOEFL_ACCESS_AUTHCODE"]
     return CliRunner(env=env).invoke(main, list(args))
+
+
+def errors(result: Result) -> list[str]:
+    """The error lines a command printed on stderr."""
+    return [line for line in result.stderr.splitlines() if line.startswith("Error:")]
 
 
 def write_config(folder: Path, webhook: str, smtp_port: int | None = None) -> None:
@@ -120,6 +130,83 @@ def test_a_sync_with_nothing_to_alert_sends_nothing(tmp_path: Path, mock_url: st
         assert result.exit_code == 0, result.output
         assert "Alert" not in result.stderr and hook.raw == []
     assert cli("alerts", "list").stdout.strip() == "No alerts recorded yet."
+
+
+def test_a_sync_that_cannot_run_alerts_once_and_keeps_its_error_and_exit_code(
+    tmp_path: Path, mock_url: str
+) -> None:
+    missing = str(tmp_path / "no-such-key")
+    no_key = {"TOEFL_ACCESS_AUTHCODE_FILE": missing}  # and no TOEFL_ACCESS_AUTHCODE
+    # without alerts, in another database: the error and exit code the sync always had
+    (tmp_path / "toefl-access.toml").write_text(f'db = "sqlite:///{tmp_path}/plain.db"\n')
+    plain = cli("sync", key=None, base_url=mock_url, **no_key)
+    assert plain.exit_code == 1
+    assert errors(plain) == [f"Error: TOEFL_ACCESS_AUTHCODE_FILE names {missing!r}, which "
+                             "does not exist"]  # fmt: skip
+    with webhook_receiver() as hook:
+        write_config(tmp_path, hook.url)
+        assert cli("sync", "--since", since(), base_url=mock_url).exit_code == 0
+        failed = cli("sync", key=None, base_url=mock_url, **no_key)
+        assert (failed.exit_code, errors(failed)) == (plain.exit_code, errors(plain))
+        assert "Alert sync_failed (open) sent by webhook." in failed.stderr
+        assert hook.events() == [("sync_failed", "open")]
+        post = hook.posts[0]
+        assert post["text"].startswith(f"The sync could not run: TOEFL_ACCESS_AUTHCODE_FILE "
+                                       f"names {missing!r}, which does not exist.")  # fmt: skip
+        assert post["details"]["error_type"] == "UsageError"
+        again = cli("sync", key=None, base_url=mock_url, **no_key)
+        assert (again.exit_code, errors(again)) == (plain.exit_code, errors(plain))
+        assert len(hook.raw) == 1  # still the same open problem: not sent again
+        good = cli("sync", base_url=mock_url)
+        assert good.exit_code == 0, good.output
+        assert "Alert sync_failed (resolved) sent by webhook." in good.stderr
+        assert cli("sync", base_url=mock_url).exit_code == 0
+        assert hook.events() == [("sync_failed", "open"), ("sync_failed", "resolved")]
+        assert DEMO_AUTHCODE.encode() not in b"".join(hook.raw)
+
+
+@pytest.mark.parametrize("broken", ["hash key file", "layout"])
+def test_a_sync_that_fails_in_its_database_alerts_and_keeps_its_exit_code(
+    tmp_path: Path, mock_url: str, broken: str
+) -> None:
+    missing = str(tmp_path / "nothing-here")
+    args, env = ["sync"], {}
+    if broken == "layout":
+        (tmp_path / "bad-layout.csv").write_text("this is not a layout\n")
+        args += ["--layout", str(tmp_path / "bad-layout.csv")]
+    else:
+        env = {"TOEFL_ACCESS_HASH_KEY_FILE": missing}
+    (tmp_path / "toefl-access.toml").write_text(f'db = "sqlite:///{tmp_path}/plain.db"\n')
+    assert cli("sync", "--since", since(), base_url=mock_url).exit_code == 0
+    plain = cli(*args, base_url=mock_url, **env)
+    assert plain.exit_code != 0 and len(errors(plain)) == 1
+    with webhook_receiver() as hook:
+        write_config(tmp_path, hook.url)
+        assert cli("sync", "--since", since(), base_url=mock_url).exit_code == 0
+        failed = cli(*args, base_url=mock_url, **env)
+        assert (failed.exit_code, errors(failed)) == (plain.exit_code, errors(plain))
+        assert hook.events() == [("sync_failed", "open")]
+        assert errors(failed)[0].removeprefix("Error: ") in hook.posts[0]["text"]
+        assert cli("sync", base_url=mock_url).exit_code == 0
+        assert hook.events() == [("sync_failed", "open"), ("sync_failed", "resolved")]
+
+
+def test_a_database_that_cannot_be_opened_sends_nothing_and_says_so(
+    tmp_path: Path, mock_url: str
+) -> None:
+    (tmp_path / "scores.db").write_bytes(b"this is not a SQLite database, " * 100)
+    (tmp_path / "toefl-access.toml").write_text(f'db = "sqlite:///{tmp_path}/scores.db"\n')
+    plain = cli("sync", "--since", since(), base_url=mock_url)
+    assert plain.exit_code != 0 and len(errors(plain)) == 1
+    assert "Warning" not in plain.stderr  # no channel: nothing to say about alerts
+    with webhook_receiver() as hook:
+        write_config(tmp_path, hook.url)
+        failed = cli("sync", "--since", since(), base_url=mock_url)
+        assert (failed.exit_code, errors(failed)) == (plain.exit_code, errors(plain))
+        assert "Warning: no alert was sent about this failed sync: alerts are recorded in the " \
+            "database before they are sent, and it cannot be opened (see the error below)." \
+            in failed.stderr
+        assert hook.raw == []
 
 
 def test_alerts_test_reports_each_channel(tmp_path: Path) -> None:

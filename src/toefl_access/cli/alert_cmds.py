@@ -19,18 +19,18 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-def send_alerts(store: Store, conf: Settings) -> None:
+def send_alerts(store: Store, conf: Settings, failure: BaseException | None = None) -> None:
     """After a sync run: judge the events, record and send what opened or cleared (see
-    :mod:`toefl_access.ops.alerts`). Says on stderr what was sent; a channel that failed is
-    logged as a warning there (by the library), and nothing here changes the sync's exit
+    :mod:`toefl_access.ops.alerts`); ``failure`` is the error that stopped the sync, if one
+    did (``sync_failed``). Says on stderr what was sent; a channel that failed is logged as
+    a warning there (by the library), and nothing here raises or changes the sync's exit
     code."""
     try:
         from ..ops.alerts import evaluate
 
-        sent = evaluate(store, conf.alerts)
+        sent = evaluate(store, conf.alerts, failure=failure)
     except Exception as exc:  # alerts must never fail the sync
-        why = str(exc) if isinstance(exc, ToeflAccessError) else type(exc).__name__
-        click.echo(f"Warning: alerts were not evaluated: {printable(why)}", err=True)
+        click.echo(f"Warning: alerts were not evaluated: {_why(exc)}", err=True)
         return
     for ev in sent:
         what = f"{ev.event} ({ev.status})"
@@ -45,13 +45,40 @@ def send_alerts(store: Store, conf: Settings) -> None:
             click.echo(f"Alert {what} sent by {', '.join(ok)}.", err=True)
 
 
+def send_failure_alert(conf: Settings, failure: BaseException) -> None:
+    """After a sync that failed before its database was open (a key file that cannot be
+    read, the database itself): open the database and :func:`send_alerts`. When it cannot
+    be opened, nothing is sent (alerts are recorded there first, so that none is sent twice)
+    and, when a channel is configured, a warning says so. Never raises."""
+    from ..store import open_store
+    from .configured import existing_db
+
+    try:
+        with open_store(existing_db(conf.db)) as store:
+            send_alerts(store, conf, failure)
+    except Exception as exc:
+        if conf.alerts.webhook or conf.alerts.email_to:
+            why = _why(exc)
+            if isinstance(failure, Exception) and why == _why(failure):
+                why = "see the error below"
+            click.echo(
+                "Warning: no alert was sent about this failed sync: alerts are recorded in "
+                f"the database before they are sent, and it cannot be opened ({why}).",
+                err=True,
+            )
+
+
+def _why(exc: Exception) -> str:
+    return printable(str(exc) if isinstance(exc, ToeflAccessError) else type(exc).__name__)
+
+
 @main.group("alerts")
 def alerts_group() -> None:
     """Alerts about the feed: a refused key, failing windows, no new reports, a layout
-    change.
+    change, a sync that could not run.
 
-    `sync` sends them after each run through the channels of the [alerts] settings (a
-    webhook, e-mail): once when a problem appears, once when it clears.
+    `sync` sends them after each run, and when it fails, through the channels of the
+    [alerts] settings (a webhook, e-mail): once when a problem appears, once when it clears.
     """
 
 

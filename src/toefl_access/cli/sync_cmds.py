@@ -180,37 +180,49 @@ def sync_cmd(
     Run it from cron or a systemd timer. Defaults come from the settings file and the
     environment (see `toefl-access config`). Exit codes: 0 all windows done, 1 some windows
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
-    After the run, alerts go out through the [alerts] channels (see `alerts --help`).
+    After the run, or when it fails, alerts go out through the [alerts] channels (see
+    `alerts --help`); they never change the exit code.
     """
     from ..store import open_store
     from ..sync.run import SyncSettings
+    from .alert_cmds import send_alerts, send_failure_alert
     from .api_cmds import make_client
 
     conf = load_settings(
         config_path, db=db_url, window=window, lookback=lookback, lag=lag,
         concurrency=concurrency, format=fmt, sensitive=sensitive, layout=layout,
     )  # fmt: skip
-    settings = SyncSettings(
-        since=since,
-        until=until,
-        window=parse_duration(conf.window, what="--window"),
-        lookback=parse_duration(conf.lookback, what="--lookback"),
-        lag=parse_duration(conf.lag, what="--lag"),
-        concurrency=int(conf.concurrency),
-        format=conf.format,
-        wait=wait,
-        sensitive=conf.sensitive,
-        hash_key_file=conf.hash_key_file,
-        layout=conf.layout,
-    )
-    with (
-        make_client(sandbox=sandbox, **client_settings(conf, sandbox)) as client,
-        open_store(conf.db) as store,
-    ):
-        result = run_sync(client, store, settings)
-        from .alert_cmds import send_alerts
-
-        send_alerts(store, conf)  # never changes the exit code
+    alerted = False  # alerts never raise nor change the exit code or the error shown
+    try:
+        settings = SyncSettings(
+            since=since,
+            until=until,
+            window=parse_duration(conf.window, what="--window"),
+            lookback=parse_duration(conf.lookback, what="--lookback"),
+            lag=parse_duration(conf.lag, what="--lag"),
+            concurrency=int(conf.concurrency),
+            format=conf.format,
+            wait=wait,
+            sensitive=conf.sensitive,
+            hash_key_file=conf.hash_key_file,
+            layout=conf.layout,
+        )
+        with (
+            make_client(sandbox=sandbox, **client_settings(conf, sandbox)) as client,
+            open_store(conf.db) as store,
+        ):
+            try:
+                result = run_sync(client, store, settings)
+            except Exception as exc:
+                alerted = True
+                send_alerts(store, conf, exc)  # sync_failed, in the database still open
+                raise
+            alerted = True
+            send_alerts(store, conf)
+    except Exception as exc:
+        if not alerted:  # it failed before the database was open, or opening it
+            send_failure_alert(conf, exc)
+        raise
     sys.exit(result.exit_code)
 
 

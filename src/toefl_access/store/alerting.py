@@ -45,14 +45,17 @@ class AlertKeeper(StoreCore):
             rows = conn.execute(sa.select(a).order_by(a.c.id.desc()).limit(limit)).all()
         return [_event(r._mapping) for r in rows]
 
-    def open_alerts(self) -> dict[str, AlertEvent]:
-        """Each event whose latest row is ``open``, by event name."""
+    def latest_alerts(self) -> dict[str, AlertEvent]:
+        """Each event's latest row (open or resolved), by event name."""
         a = s.alert_events
         latest = sa.select(sa.func.max(a.c.id)).group_by(a.c.event).scalar_subquery()
-        with self._guard("reading the open alerts"), self._read() as conn:
+        with self._guard("reading the latest alerts"), self._read() as conn:
             rows = conn.execute(sa.select(a).where(a.c.id.in_(latest))).all()
-        events = (_event(r._mapping) for r in rows)
-        return {ev.event: ev for ev in events if ev.status == "open"}
+        return {ev.event: ev for ev in (_event(r._mapping) for r in rows)}
+
+    def open_alerts(self) -> dict[str, AlertEvent]:
+        """Each event whose latest row is ``open``, by event name."""
+        return {k: ev for k, ev in self.latest_alerts().items() if ev.status == "open"}
 
 
 def _event(m: Any) -> AlertEvent:

@@ -174,8 +174,9 @@ def incoming_from_records(records: Iterable[Record]) -> list[Incoming]:
 class AlertEvent(msgspec.Struct):
     """One alert about the feed, as sent when its event opened or resolved.
 
-    ``event`` is ``key_refused``, ``windows_failing``, ``no_new_reports`` or
-    ``layout_warnings``; ``delivered`` maps each channel to ``"ok"`` or its error.
+    ``event`` is ``key_refused``, ``windows_failing``, ``no_new_reports``,
+    ``layout_warnings`` or ``sync_failed`` (see :mod:`toefl_access.ops.alerts`);
+    ``delivered`` maps each channel to ``"ok"`` or its error.
     """
 
     event: str

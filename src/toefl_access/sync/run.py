@@ -160,6 +160,7 @@ def sync(
         started = time.monotonic()
         result.run_id = store.begin_run(
             started_at=dt.datetime.now(UTC), params=settings.describe(),
+            windows_planned=len(windows),
             key_fingerprint=getattr(client, "key_fingerprint", None),
         )
         exit_code: int | None = None
