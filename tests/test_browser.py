@@ -1,15 +1,17 @@
 """The status page in a real browser: headless Chromium (Debian's ``chromium`` package,
 never a downloaded one) driven by Playwright, against ``toefl-access serve`` running as a
 subprocess over loopback, on a database made by ``toefl-access demo`` plus a test taker
-named ``<script>alert(1)</script>``.
+named ``<script>alert(1)</script>`` (see ``tests/webdata.py``).
 
 ``scripts/test.sh`` installs ``chromium`` when it is missing (as root); without it these
-tests are skipped, saying why.
+tests are skipped, saying why, unless ``TOEFL_ACCESS_REQUIRE_BROWSER=1`` (CI sets it): then
+they fail. ``TOEFL_ACCESS_CHROMIUM`` names another Chromium than ``/usr/bin/chromium``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import shutil
 import struct
@@ -20,55 +22,67 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_web import HOSTILE, ID_NUMBER, REG, add_hostile, clean_env, first_line
+from webdata import HOSTILE, ID_NUMBER, REG, add_hostile, clean_env, serving
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from toefl_access.store import AlertEvent, open_store
+
+#: Set to 1 where the browser tests must run (CI): a missing browser fails them.
+REQUIRE = "TOEFL_ACCESS_REQUIRE_BROWSER"
+CHROMIUM = os.environ.get("TOEFL_ACCESS_CHROMIUM") or shutil.which("chromium") or \
+    "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason="the browser tests need Debian's chromium (/usr/bin/chromium): scripts/test.sh "
-    "installs it when run as root, or `apt-get install chromium`",
-)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright")
+
+def missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return (f"the browser tests need Debian's chromium ({CHROMIUM} is not there): "
+                "scripts/test.sh installs it when run as root, or `apt-get install "
+                "chromium`")  # fmt: skip
+    if importlib.util.find_spec("playwright") is None:
+        return "the browser tests need playwright (pip install -e '.[test]')"
+    return None
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def chromium() -> str:
+    """Chromium's path; skips the test without it, or fails it when it is required."""
+    why = missing()
+    if why is not None:
+        if os.environ.get(REQUIRE) == "1":
+            pytest.fail(f"{REQUIRE}=1 but {why}", pytrace=False)
+        pytest.skip(why)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of ``toefl-access serve --port 0`` over a demo database."""
     folder = tmp_path_factory.mktemp("browser")
     db = folder / "demo.db"
-    env = clean_env()
     demo = subprocess.run(
         [sys.executable, "-m", "toefl_access", "demo", "--db", str(db), "--days", "45",
          "--per-day", "25"],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=folder, env=clean_env(), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
-    add_hostile(f"sqlite:///{db}", now=dt.datetime.now(dt.UTC).replace(microsecond=0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toefl_access", "serve", "--db", f"sqlite:///{db}", "--port", "0"],
-        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line = first_line(proc)
-        assert line.startswith("Serving http://127.0.0.1:") and line.rstrip().endswith(
-            "(Ctrl-C to stop)"), line
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    add_hostile(f"sqlite:///{db}", now=now)
+    with open_store(f"sqlite:///{db}") as store:  # a long answer must not widen the page
+        store.record_alert(AlertEvent("layout_warnings", "open", now, "31% of the records "
+                                      "carry warnings", delivered={"webhook": "ok", "email":
+                                      "535 " + "authentication-failed-" * 8}))  # fmt: skip
+    with serving(f"sqlite:///{db}", folder) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             yield b
         finally:
@@ -136,6 +150,9 @@ def test_the_overview_renders_its_charts_without_script(server: str, browser: An
     assert response.status == 200
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert w.page.locator("h1").first.inner_text() == "Healthy"
+    alert = w.page.locator("#open-alerts li").inner_text()
+    assert alert.startswith("layout_warnings open since") and "webhook: ok / email: 535" in alert
+    assert w.page.locator("table.alerts tbody tr").count() == 1
     for ident in CHARTS:
         drawn = w.page.evaluate(DRAWN, ident)
         assert drawn is not None, ident
@@ -208,3 +225,19 @@ def test_unknown_numbers_and_the_machine_endpoints(server: str, browser: Any) ->
     w.errors = [e for e in w.errors if "404" not in e]
     w.check_clean()
     w.page.close()
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("", "1 skipped"), ("1", "1 error")])
+def test_a_missing_browser_skips_unless_required(tmp_path: Path, required: str,
+                                                 outcome: str) -> None:  # fmt: skip
+    env = os.environ | {"TOEFL_ACCESS_CHROMIUM": str(tmp_path / "no-chromium"),
+                        REQUIRE: required}  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+         "machine_endpoints", __file__],
+        cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert outcome in run.stdout, run.stdout
+    assert run.returncode == (1 if required else 0), run.stdout
+    assert "no-chromium is not there" in run.stdout or not required

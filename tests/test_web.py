@@ -3,99 +3,53 @@
 The app is driven in-process with Starlette's TestClient; the database is made by syncing
 from the mock API, plus a test taker whose name is ``<script>alert(1)</script>`` and whose
 ID number is stored in clear (``sensitive = keep``), reported twice (a rescore with a
-warning). ``tests/test_browser.py`` loads the same pages in Chromium.
+warning): see ``tests/webdata.py``. ``tests/test_browser.py`` loads the same pages in
+Chromium.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import select
-import subprocess
-import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
+from webdata import (
+    HOSTILE,
+    ID_NUMBER,
+    NOW,
+    REG,
+    WRONG,
+    add_hostile,
+    failing_sync,
+    fill,
+    plain,
+    query_plan,
+    serving,
+    table_rows,
+)
 
-from toefl_access.api.client import Client
-from toefl_access.api.dates import UTC
 from toefl_access.api.hosts import is_loopback
 from toefl_access.cli import main
-from toefl_access.mock import DEMO_AUTHCODE, MockApi
-from toefl_access.mock.population import sample_reports, values_of
+from toefl_access.mock import DEMO_AUTHCODE
 from toefl_access.ops.health import iso
-from toefl_access.store import Store, open_store
+from toefl_access.store import AlertEvent, Store, open_store
 from toefl_access.store import dashboard as board
-from toefl_access.sync import SyncSettings, sync
+from toefl_access.store import schema as s
+from toefl_access.web import app as web_app
+from toefl_access.web import pages
 from toefl_access.web.app import COOKIE, SECURITY_HEADERS, TokenLogFilter, create_app
 
 with warnings.catch_warnings():  # Starlette 1.x would rather drive it with httpx2; httpx works
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
-
-NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-HOSTILE = "<script>alert(1)</script>"
-ID_NUMBER = "ZX98765432"
-REG = "0000762424339444"
-WRONG = "d3Jvbmc6a2V5"  # base64 of "wrong:key": well formed, refused
-
-
-def hostile_values(**changes: Any) -> dict[str, Any]:
-    """A report of :data:`REG` named :data:`HOSTILE`, with :data:`ID_NUMBER`."""
-    values = {k: v for k, v in values_of(sample_reports()[0]).items() if v is not None}
-    values.update(registration_number=REG, last_name=HOSTILE, first_name='"Bobby" & <b>',
-                  security_id_number=ID_NUMBER, test_date=dt.date(2026, 2, 14))  # fmt: skip
-    values.update(changes)
-    return values
-
-
-def add_report(url: str, day: dt.datetime, values: dict[str, Any], *, now: dt.datetime) -> int:
-    """Sync the one UTC day from ``day`` (a backfill) from an API answering only ``values``
-    (as JSON), keeping ID numbers in clear. Returns the run's exit code."""
-    body = msgspec.json.encode({"data": [values]})
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
-
-    settings = SyncSettings(since=day, until=day + dt.timedelta(days=1), format="json",
-                            sensitive="keep")  # fmt: skip
-    with (
-        Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
-               transport=httpx.MockTransport(answer)) as client,
-        open_store(url) as store,
-    ):  # fmt: skip
-        return sync(client, store, settings, now=now).exit_code
-
-
-def add_hostile(url: str, *, now: dt.datetime) -> None:
-    """The hostile test taker, reported twice: speaking 23 -> 27 and a total that no
-    longer adds up (a warning)."""
-    assert add_report(url, now - dt.timedelta(days=20), hostile_values(), now=now) == 0
-    rescored = hostile_values(speaking=27, total=99)
-    assert add_report(url, now - dt.timedelta(days=12), rescored, now=now) == 0
-
-
-def fill(url: str, *, now: dt.datetime = NOW, days: int | None = 40,
-         authcode: str = DEMO_AUTHCODE, per_day: int = 12) -> int:  # fmt: skip
-    """Sync ``days`` days up to ``now`` from the mock API (None: a regular run, from the
-    watermark, retrying failed windows)."""
-    api = MockApi(seed=11, per_day=per_day)
-    with (
-        Client(authcode=authcode, base_url="http://127.0.0.1/scores",
-               transport=api.transport()) as client,
-        open_store(url) as store,
-    ):  # fmt: skip
-        since = None if days is None else now - dt.timedelta(days=days)
-        return sync(client, store, SyncSettings(since=since), now=now).exit_code
-
 
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -140,13 +94,13 @@ def test_the_overview_shows_health_key_runs_and_charts(client: TestClient, fille
 
 
 def test_feed_values_are_escaped_and_id_numbers_never_shown(client: TestClient) -> None:
-    pages = {path: client.get(path) for path in ("/", f"/reports/{REG}", "/api/status",
-                                                  "/healthz", "/reports/0000000000000001")}
-    for path, r in pages.items():
+    answers = {path: client.get(path) for path in ("/", f"/reports/{REG}", "/api/status",
+                                                    "/healthz", "/reports/0000000000000001")}
+    for path, r in answers.items():
         assert ID_NUMBER not in r.text, path
         assert HOSTILE not in r.text, path
         assert DEMO_AUTHCODE not in r.text, path
-    person = pages[f"/reports/{REG}"].text
+    person = answers[f"/reports/{REG}"].text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in person
     assert "&#34;Bobby&#34; &amp; &lt;b&gt;" in person
     assert "security_id_number" not in person  # not even the row
@@ -261,6 +215,7 @@ def test_an_empty_database_renders_and_is_unhealthy(sqlite_url: str) -> None:
         page = c.get("/")
         assert page.status_code == 200 and "no sync has run yet" in page.text
         assert "no reports released in this period" in page.text
+        assert "None recorded" in page.text and 'id="open-alerts"' not in page.text
         assert c.get("/healthz").status_code == 503
         body = c.get("/api/status").json()
         assert body["watermark"] is None and body["last_run"] is None and body["key"] == "unknown"
@@ -303,6 +258,28 @@ def test_a_token_guards_every_request(filled: str) -> None:
         assert c.get("/").status_code == 401
 
 
+def test_monitors_call_healthz_and_api_status_with_the_token_in_the_query(filled: str) -> None:
+    token = "s3cret-Token_x"
+    with TestClient(create_app(filled, now=NOW, token=token)) as c:
+        r = c.get(f"/healthz?token={token}", follow_redirects=False)
+        assert (r.status_code, r.text) == (200, "ok\n") and "set-cookie" not in r.headers
+        r = c.get(f"/api/status?token={token}", follow_redirects=False)
+        assert r.status_code == 200 and r.json()["healthy"] is True
+        assert "set-cookie" not in r.headers and r.headers["cache-control"] == "no-store"
+        assert c.head(f"/healthz?token={token}").status_code == 200
+        assert c.get("/healthz?token=wrong").status_code == 401
+        assert c.get("/healthz").status_code == 401  # no cookie came with those answers
+        assert c.get(f"/?token={token}", follow_redirects=False).status_code == 303  # a person
+
+
+def test_the_cookie_is_secure_when_the_request_came_over_https(filled: str) -> None:
+    token = "s3cret-Token_x"
+    for base, secure in (("http://testserver", False), ("https://testserver", True)):
+        with TestClient(create_app(filled, now=NOW, token=token), base_url=base) as c:
+            cookie = c.get(f"/?token={token}", follow_redirects=False).headers["set-cookie"]
+            assert ("; secure" in cookie.lower()) is secure, base
+
+
 def test_the_access_log_masks_the_token() -> None:
     import logging
 
@@ -310,6 +287,129 @@ def test_the_access_log_masks_the_token() -> None:
                                ("127.0.0.1", "GET", "/?a=1&token=abc&b=2"), None)  # fmt: skip
     TokenLogFilter().filter(record)
     assert "abc" not in record.getMessage() and "token=***&b=2" in record.getMessage()
+
+
+def test_open_alerts_show_by_the_banner_and_recent_ones_in_a_table(sqlite_url: str) -> None:
+    assert fill(sqlite_url, days=5) == 0
+    at = dt.datetime(2026, 3, 10, 3, 10, tzinfo=dt.UTC)
+    with open_store(sqlite_url) as store:
+        for ev in (
+            AlertEvent("windows_failing", "open", NOW - dt.timedelta(days=2), "failing",
+                       delivered={"webhook": "ok"}),
+            AlertEvent("windows_failing", "resolved", NOW - dt.timedelta(days=1), "fine",
+                       delivered={"webhook": "ok"}),
+            AlertEvent("key_refused", "open", at, "TOEFL Access refused the API key <b>x</b>",
+                       delivered={"webhook": "ok", "email": "535 auth failed"}),
+            AlertEvent("no_new_reports", "open", at + dt.timedelta(minutes=5), "7 days"),
+        ):  # fmt: skip
+            store.record_alert(ev)
+    with TestClient(create_app(sqlite_url, now=NOW)) as c:
+        page = c.get("/").text
+        status = c.get("/api/status").json()
+    box = re.search(r'<section class="banner alert" id="open-alerts".*?</section>', page, re.S)
+    assert box is not None and page.index("open-alerts") < page.index("At a glance")
+    text = plain(box.group(0))
+    assert text.startswith("2 open alerts")
+    assert ("key_refused open since 2026-03-10 03:10 UTC — webhook: ok / email: 535 auth "
+            "failed TOEFL Access refused the API key <b>x</b>") in text
+    assert "no_new_reports open since 2026-03-10 03:15 UTC — recorded, no channel configured"\
+        in text
+    assert "windows_failing" not in text  # resolved
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert table_rows(page, "alerts") == [
+        ["2026-03-10 03:15", "no_new_reports", "open", "recorded, no channel configured"],
+        ["2026-03-10 03:10", "key_refused", "open", "webhook: ok / email: 535 auth failed"],
+        ["2026-03-09 12:00", "windows_failing", "resolved", "webhook: ok"],
+        ["2026-03-08 12:00", "windows_failing", "open", "webhook: ok"],
+    ]
+    open_rows = re.findall(r'<tr class="open"><td>([^<]*)</td><td>([^<]*)</td>', page)
+    assert open_rows == [("2026-03-10 03:15", "no_new_reports"),
+                         ("2026-03-10 03:10", "key_refused")]  # open now: not the older one
+    assert [(a["event"], a["delivered"]) for a in status["alerts"]] == [
+        ("key_refused", {"webhook": "ok", "email": "535 auth failed"}), ("no_new_reports", {})]
+
+
+def test_the_alerts_table_shows_the_last_ten_and_names_the_channels(sqlite_url: str) -> None:
+    assert fill(sqlite_url, days=2) == 0
+    with open_store(sqlite_url) as store:
+        for i in range(12):  # the last one resolves it: nothing open
+            store.record_alert(AlertEvent("no_new_reports", ("open", "resolved")[i % 2],
+                                          NOW - dt.timedelta(hours=12 - i), f"#{i}"))  # fmt: skip
+    for channels, says in (([], "No alert channel is configured"),
+                           (["webhook", "email"], "Alerts go to: webhook, email"),
+                           (None, None)):  # fmt: skip
+        with TestClient(create_app(sqlite_url, now=NOW, alert_channels=channels)) as c:
+            page = c.get("/").text
+        rows = table_rows(page, "alerts")
+        assert [r[0] for r in rows] == [f"{NOW - dt.timedelta(hours=h):%Y-%m-%d %H:%M}"
+                                        for h in range(1, 11)]  # fmt: skip
+        assert 'id="open-alerts"' not in page
+        for note in ("No alert channel is configured", "Alerts go to:"):
+            wanted = says is not None and says.startswith(note)
+            assert (note in plain(page)) is wanted, (channels, note)
+        assert says is None or says in plain(page)
+    with open_store(sqlite_url) as store:  # the sync has a channel that serve does not know
+        store.record_alert(AlertEvent("no_new_reports", "open", NOW, "#12",
+                                      delivered={"webhook": "ok"}))  # fmt: skip
+    with TestClient(create_app(sqlite_url, now=NOW, alert_channels=[])) as c:
+        assert "No alert channel is configured" not in c.get("/").text
+
+
+def test_the_overview_and_health_are_cached_until_something_new(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fill(sqlite_url, days=3) == 0
+    calls = {"gather": 0, "health": 0}
+
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(pages, "gather", counted("gather", pages.gather))
+    monkeypatch.setattr(web_app, "health", counted("health", web_app.health))
+    clock = [NOW]
+    with TestClient(create_app(sqlite_url, now=lambda: clock[0])) as c:
+        page = c.get("/").text
+        assert c.get("/").text == page and c.get("/healthz").text == "ok\n"
+        assert c.get("/api/status").json()["alerts"] == []
+        clock[0] = NOW + dt.timedelta(seconds=59)
+        c.get("/")
+        assert calls == {"gather": 1, "health": 1}
+        with open_store(sqlite_url) as store:  # a new alert shows at once
+            store.record_alert(AlertEvent("key_refused", "open", NOW, "refused"))
+        assert "key_refused" in c.get("/").text and calls == {"gather": 2, "health": 2}
+        assert c.get("/api/status").json()["alerts"][0]["event"] == "key_refused"
+        assert failing_sync(sqlite_url, NOW + dt.timedelta(hours=1)) == 1  # a new run too
+        assert c.get("/healthz").status_code == 503 and calls["health"] == 3
+        assert "some windows failed" in c.get("/").text and calls["gather"] == 3
+        clock[0] += dt.timedelta(seconds=1)  # a minute after the first view
+        c.get("/api/status")
+        c.get("/")
+        assert calls == {"gather": 3, "health": 3}
+        clock[0] = NOW + dt.timedelta(seconds=60 + 59 + 1)  # 60 s after the last one
+        c.get("/")
+        assert calls == {"gather": 4, "health": 4}
+    with TestClient(create_app(sqlite_url, now=NOW, cache_for=dt.timedelta(0))) as c:
+        c.get("/")
+        c.get("/")
+        assert calls == {"gather": 6, "health": 6}
+
+
+def test_the_overview_does_not_run_the_status_check(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store.status checks every report's revision order: the page uses lighter counts."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("Store.status was called")
+
+    monkeypatch.setattr(Store, "status", refuse)
+    with TestClient(create_app(filled, now=NOW)) as c:
+        page = c.get("/")
+    assert page.status_code == 200 and "Healthy" in page.text
 
 
 def test_dashboard_queries(store_url: str) -> None:
@@ -346,17 +446,53 @@ def check_dashboard(store: Store) -> None:
     assert totals == st.by_scale["0-120"] + st.by_scale["1-6"] + 2 * st.by_scale["both"]
     assert dist.total[99] >= 1  # the hostile report's current total
     assert all(v * 2 == int(v * 2) and 1 <= v <= 6 for v in dist.ibt26_total)
+    # what the page counts without Store.status (and its whole-table ordering check)
+    tallies = board.tallies(store)
+    assert (tallies.by_scale, tallies.by_department) == (st.by_scale, st.by_department)
+    assert (tallies.schema, tallies.revisions, tallies.archived_responses) == (
+        st.revision, st.revisions, st.archived_responses)
 
 
-def failing_sync(url: str, now: dt.datetime) -> int:
-    """A run in which every window fails (HTTP 500, no retry)."""
-    api = MockApi(seed=11, per_day=12, faults=["500:1"])
-    with (
-        Client(authcode=DEMO_AUTHCODE, base_url="http://127.0.0.1/scores",
-               transport=api.transport(), retries=1) as client,
-        open_store(url) as store,
-    ):  # fmt: skip
-        return sync(client, store, SyncSettings(), now=now).exit_code
+def released_by_hand(store: Store, first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """What :func:`board.released_per_day` counts, report by report in Python."""
+    out: dict[dt.date, int] = {}
+    for report in store.reports():
+        start = store.revisions(report["report_key"])[0]["window_start"]
+        day = report["report_date"] or start.astimezone(dt.UTC).date()
+        if first <= day <= last:
+            out[day] = out.get(day, 0) + 1
+    return out
+
+
+def test_released_per_day_counts_only_its_period(store_url: str) -> None:
+    """The period is filtered on stored (indexed) columns before grouping: the same counts
+    as by hand, for a backfilled report (first seen today, released 20 days ago) and for
+    reports with a report date (the legacy layout's), which decides their day."""
+    assert fill(store_url, days=20) == 0
+    add_hostile(store_url, now=NOW)
+    today = NOW.date()
+    with open_store(store_url) as store:
+        t = s.score_reports
+        with store._write() as conn:  # two reports as the legacy layout has them
+            keys = conn.execute(sa.select(t.c.report_key).order_by(t.c.id).limit(2)).scalars()
+            for key, back in zip(list(keys), (3, 300), strict=True):
+                conn.execute(t.update().where(t.c.report_key == key)
+                             .values(report_date=today - dt.timedelta(days=back)))  # fmt: skip
+        for days in (1, 5, 10, 21, 30):
+            first = today - dt.timedelta(days=days - 1)
+            counted = {d: sum(c.values()) for d, c in
+                       board.released_per_day(store, last=today, days=days) if sum(c.values())}
+            assert counted == released_by_hand(store, first, today), days
+        if store.backend == "sqlite":  # it reads the reports first seen since then only
+            plan = query_plan(store, lambda: board.released_per_day(store, last=today, days=9),
+                              "first_seen")  # fmt: skip
+            assert "USING INDEX ix_score_reports_first_seen (first_seen>?)" in plan
+
+
+def test_the_same_id_number_is_looked_up_by_its_index(filled: str) -> None:
+    with open_store(filled) as store:
+        plan = query_plan(store, lambda: pages.person(store, REG), "security_id_number IN")
+    assert "USING INDEX ix_score_reports_security_id_number (security_id_number=?)" in plan
 
 
 def test_the_coverage_calendar_marks_failed_days_until_fetched(sqlite_url: str) -> None:
@@ -390,23 +526,6 @@ def test_the_page_files_are_package_data() -> None:
 # -- the command --------------------------------------------------------------------------
 
 
-def clean_env() -> dict[str, str]:
-    """The environment without settings that would point the commands elsewhere."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("TOEFL_ACCESS_")} | {"COLUMNS": "120"}  # fmt: skip
-
-
-def first_line(proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    """The first line the process prints, waiting at most ``timeout`` seconds."""
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not ready:
-        proc.kill()
-        _, err = proc.communicate()
-        raise AssertionError(f"no line within {timeout} s; stderr: {err}")
-    return proc.stdout.readline()
-
-
 def test_loopback() -> None:
     def loopback(host: str) -> bool:
         return is_loopback(host, resolve=True)
@@ -421,6 +540,7 @@ def test_serve_refuses_a_public_address_without_a_token(filled: str) -> None:
         r = CliRunner().invoke(main, ["serve", "--db", filled, "--host", host], env=env)
         assert r.exit_code == 64, r.output
         assert "TOEFL_ACCESS_SERVE_TOKEN" in r.stderr and "export" in r.stderr
+        assert "secrets.token_urlsafe(24)" in r.stderr and "base64" not in r.stderr
         assert "Serving" not in r.stdout
 
 
@@ -434,25 +554,33 @@ def test_serve_needs_an_existing_database_and_a_free_port(tmp_path: Path) -> Non
 
 def test_serve_prints_its_url_and_a_token_guards_it(filled: str, tmp_path: Path) -> None:
     token = "Tok-" + "x" * 20
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toefl_access", "serve", "--db", filled, "--port", "0",
-         "--max-age", "3650d"],
-        cwd=tmp_path, env=clean_env() | {"TOEFL_ACCESS_SERVE_TOKEN": token},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line = first_line(proc)
-        match = re.fullmatch(r"Serving (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)\n", line)
-        assert match and int(match.group(2)) > 0, line
-        url = match.group(1)
+    err: list[str] = []
+    with serving(filled, tmp_path, "--max-age", "3650d", token=token, err=err) as url:
         assert httpx.get(url + "healthz").status_code == 401
         r = httpx.get(url + "healthz", headers={"Authorization": f"Bearer {token}"})
         assert (r.status_code, r.text) == (200, "ok\n")
+        r = httpx.get(url + f"healthz?token={token}")  # an uptime monitor
+        assert (r.status_code, r.text) == (200, "ok\n") and "set-cookie" not in r.headers
         with httpx.Client() as c:
-            r = c.get(url + f"?token={token}", follow_redirects=True)
+            # without --proxy-headers a forwarded scheme is not believed: plain http
+            r = c.get(url + f"?token={token}", headers={"X-Forwarded-Proto": "https"},
+                      follow_redirects=True)
             assert r.status_code == 200 and "Healthy" in r.text and str(r.url) == url
+            assert "secure" not in r.history[0].headers["set-cookie"].lower()
             assert c.get(url + "api/status").json()["reports"] > 0  # the cookie, now
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=30)
-    assert token not in err
+    assert token not in err[0] and "warning" not in err[0]
+
+
+def test_serve_behind_a_tls_proxy_marks_the_cookie_secure(filled: str, tmp_path: Path) -> None:
+    token = "a+b/c=" * 4  # what base64 makes: + and / change in a URL
+    err: list[str] = []
+    with serving(filled, tmp_path, "--proxy-headers", "--max-age", "3650d", token=token,
+                 err=err) as url:
+        for proto, secure in (("https", True), ("http", False)):
+            r = httpx.get(url, params={"token": token}, headers={"X-Forwarded-Proto": proto})
+            cookie = r.headers["set-cookie"].lower()
+            assert r.status_code == 303 and ("; secure" in cookie) is secure, proto
+        assert httpx.get(url + f"healthz?token={token}").status_code == 401  # + is a space
+        assert httpx.get(url + "healthz", params={"token": token}).status_code == 200
+    assert "warning: TOEFL_ACCESS_SERVE_TOKEN holds characters" in err[0]
+    assert "secrets.token_urlsafe" in err[0] and token not in err[0]

@@ -7,7 +7,11 @@ and PostgreSQL. Days are UTC calendar days.
 - :func:`released_per_day`: reports released per day, split by score scale;
 - :func:`coverage_calendar`: each day covered, partly covered, failed or never asked for;
 - :func:`distributions`: how many current reports have each ``total`` (0-120) and each
-  ``ibt26_total`` (1-6 in 0.5 steps).
+  ``ibt26_total`` (1-6 in 0.5 steps);
+- :func:`tallies`: reports by scale and by department, and the database's size (what
+  :meth:`Store.status` counts, without its whole-table ordering check);
+- :func:`version`: a few primary-key lookups that change when a run starts or ends, an
+  alert is recorded or a report is cancelled: what the page's cache is keyed on.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from . import schema as s
-from .core import merge
+from .core import _current_revision, merge
+from .structs import DepartmentCount
 
 if TYPE_CHECKING:
     from .base import Store
@@ -29,9 +34,12 @@ __all__ = [
     "STATES",
     "DayState",
     "Distributions",
+    "Tallies",
     "coverage_calendar",
     "distributions",
     "released_per_day",
+    "tallies",
+    "version",
 ]
 
 #: The scale keys, as in :meth:`Store.status` ``by_scale``.
@@ -66,23 +74,30 @@ def released_per_day(
     layout), else the day of the window that first reported it (its first revision in
     reported order): a backfill or a retried window files it under the day it was
     released, not the day it arrived. Rescores are not counted again.
+
+    Only the reports first seen since the day before the first day are read (the indexed
+    ``first_seen``): a report is seen after its window began, and not before its report
+    date began somewhere on Earth. The period is filtered on the stored columns; only the
+    rows in it get a day string.
     """
     first = last - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first, dt.time(), dt.UTC)
+    end = dt.datetime.combine(last, dt.time(), dt.UTC) + _DAY
     t, r = s.score_reports, s.report_revisions
+    in_period = sa.or_(
+        sa.and_(t.c.report_date >= first, t.c.report_date <= last),
+        sa.and_(t.c.report_date.is_(None), r.c.window_start >= start, r.c.window_start < end),
+    )
     day = sa.func.coalesce(
         _day_of_date(store, t.c.report_date), _day_of_instant(store, r.c.window_start),
         type_=sa.String,
-    ).label("day")  # fmt: skip
-    scale = s.scale_of(t).label("scale")
-    inner = (
-        sa.select(day, scale)
-        .select_from(t.join(r, sa.and_(r.c.report_key == t.c.report_key, r.c.revision == 1)))
-        .subquery()
-    )
+    )  # fmt: skip
+    scale = s.scale_of(t)
     query = (
-        sa.select(inner.c.day, inner.c.scale, sa.func.count())
-        .where(inner.c.day >= first.isoformat(), inner.c.day <= last.isoformat())
-        .group_by(inner.c.day, inner.c.scale)
+        sa.select(day, scale, sa.func.count())
+        .select_from(t.join(r, sa.and_(r.c.report_key == t.c.report_key, r.c.revision == 1)))
+        .where(t.c.first_seen >= start - _DAY, in_period)
+        .group_by(day, scale)
     )
     out = {first + dt.timedelta(days=i): dict.fromkeys(SCALES, 0) for i in range(days)}
     with store._guard("counting the reports released per day"), store._read() as conn:
@@ -189,3 +204,58 @@ def distributions(store: Store) -> Distributions:
         total = {int(v): n for v, n in conn.execute(query(t.c.total))}
         bands = {float(v): n for v, n in conn.execute(query(t.c.ibt26_total))}
     return Distributions(total, bands)
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Reports by scale (over :data:`SCALES`) and by department (most reports first), and
+    the size of the database: its schema revision, revisions and archived answers."""
+
+    by_scale: dict[str, int]
+    by_department: list[DepartmentCount]
+    schema: str
+    revisions: int
+    archived_responses: int
+
+
+def tallies(store: Store) -> Tallies:
+    """The counts of :class:`Tallies`. By scale is one ``GROUP BY`` over the reports; by
+    department reads only its index (grouping both in one query was slower: the scale needs
+    every row, so the department index could not serve it)."""
+    c = s.score_reports.c
+    count = sa.func.count()
+    scale = s.scale_of()
+    with store._guard("counting the reports"), store._read() as conn:
+        by_scale = dict.fromkeys(SCALES, 0)
+        for name, n in conn.execute(sa.select(scale, count).group_by(scale)):
+            by_scale[name] = n
+        departments = [
+            DepartmentCount(inst, dept, n)
+            for inst, dept, n in conn.execute(
+                sa.select(c.institution_code, c.department_code, count)
+                .group_by(c.institution_code, c.department_code)
+                .order_by(count.desc(), c.institution_code, c.department_code)
+            )
+        ]
+        revisions, archived = (
+            conn.execute(sa.select(count).select_from(t)).scalar_one()
+            for t in (s.report_revisions, s.response_archive)
+        )
+        schema = _current_revision(conn)
+    return Tallies(by_scale, departments, schema, revisions, archived)
+
+
+def version(store: Store) -> tuple[Any, ...]:
+    """What changes whenever the page's data may (a few primary-key lookups): the newest
+    run's id, end and exit code, the newest alert's id and delivery, the newest
+    cancellation's id."""
+    r, a, x = s.sync_runs.c, s.alert_events.c, s.cancellations.c
+
+    def newest(*columns: sa.ColumnElement[Any], key: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        return sa.select(*columns).order_by(key.desc()).limit(1)
+
+    with store._guard("reading what changed"), store._read() as conn:
+        run = conn.execute(newest(r.id, r.finished_at, r.exit_code, key=r.id)).first()
+        alert = conn.execute(newest(a.id, a.delivered, key=a.id)).first()
+        cancelled = conn.execute(sa.select(sa.func.max(x.id))).scalar()
+    return (tuple(run or ()), tuple(alert or ()), cancelled)

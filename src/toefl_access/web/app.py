@@ -4,7 +4,8 @@
 ``GET /``                 the overview: health, watermark, key, runs, gaps, charts, counts
 ``GET /reports/REG``      a registration number's reports, revisions side by side (404
                           when there is none)
-``GET /api/status``       the feed's health as JSON (:meth:`Health.to_json`)
+``GET /api/status``       the feed's health as JSON (:meth:`Health.to_json`), open alerts
+                          included
 ``GET /healthz``          ``200 ok`` when healthy, else ``503`` and the reasons, as text
 ``GET /static/style.css`` the page's style sheet
 ========================= ================================================================
@@ -13,7 +14,14 @@ Every response carries a strict Content-Security-Policy (no script at all, style
 the app itself) and the other usual security headers; every method but GET and HEAD is
 refused (405). With a ``token`` every request needs it: ``Authorization: Bearer TOKEN``, or
 a cookie that opening any URL once with ``?token=TOKEN`` sets (the answer redirects to the
-same URL without the token, so it stays out of the address bar and history).
+same URL without the token, so it stays out of the address bar and history; the cookie is
+``Secure`` when the request came over https, as a TLS proxy tells uvicorn with
+``--proxy-headers``). ``/healthz?token=TOKEN`` and ``/api/status?token=TOKEN`` answer at once,
+with no cookie and no redirect: what an uptime monitor can call.
+
+The health and the overview's charts and counts are cached for up to ``cache_for`` (60 s),
+keyed on the newest run, alert and cancellation (:mod:`.cache`): reloading the page and
+polling ``/api/status`` cost a few primary-key lookups, and a new run or alert shows at once.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -46,11 +54,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ToeflAccessError
-from ..ops.health import DEFAULT_MAX_AGE, health
+from ..ops.health import DEFAULT_MAX_AGE, Health, health
 from ..store import Store, open_store
+from ..store import dashboard as board
 from . import pages
+from .cache import Cache
 
-__all__ = ["COOKIE", "SECURITY_HEADERS", "TokenLogFilter", "create_app"]
+__all__ = ["CACHE_FOR", "COOKIE", "DIRECT", "SECURITY_HEADERS", "TokenLogFilter", "create_app"]
 
 log = logging.getLogger("toefl_access.web")
 HERE = Path(__file__).resolve().parent
@@ -65,6 +75,10 @@ SECURITY_HEADERS = {
 #: The cookie that carries proof of the token (a keyed hash of it, never the token).
 COOKIE = "toefl_access_token"
 _METHODS = ("GET", "HEAD")
+#: The machine endpoints that answer ``?token=TOKEN`` directly (no cookie, no redirect).
+DIRECT = ("/healthz", "/api/status")
+#: How long the health, charts and counts are kept while nothing new was recorded.
+CACHE_FOR = dt.timedelta(seconds=60)
 
 Clock = dt.datetime | Callable[[], dt.datetime] | None
 
@@ -75,11 +89,15 @@ def create_app(
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
     token: str | None = None,
     now: Clock = None,
+    alert_channels: Sequence[str] | None = None,
+    cache_for: dt.timedelta = CACHE_FOR,
 ) -> ASGIApp:
     """The status page over a database URL (opened now, closed when the app shuts down) or
     an open :class:`Store` (left open). ``max_age`` is the oldest watermark still healthy;
     ``token`` (if any) is required by every request; ``now`` fixes the clock (a datetime or
-    a function returning one) for tests."""
+    a function returning one) for tests; ``alert_channels`` are the channels the settings
+    configure (``webhook``, ``email``; None: not known), which the page names;
+    ``cache_for`` is how long values are kept (0: not at all)."""
     store = open_store(url_or_store) if isinstance(url_or_store, str) else url_or_store
     owned = isinstance(url_or_store, str)
 
@@ -101,8 +119,19 @@ def create_app(
         body = env.get_template(name).render(request=request, database=store.url, **context)
         return HTMLResponse(body, status_code=status)
 
+    cache = Cache(cache_for)
+    channels = None if alert_channels is None else list(alert_channels)
+
+    def current_health(version: object, at: dt.datetime) -> Health:
+        return cache.get("health", version, at, lambda: health(store, now=at, max_age=max_age))
+
     def home(request: Request) -> Response:
-        view = pages.overview(store, now=clock(), max_age=max_age)
+        at, version = clock(), board.version(store)
+        view = pages.overview(
+            store, now=at, max_age=max_age, health_now=current_health(version, at),
+            board_now=cache.get("board", version, at, lambda: pages.gather(store, now=at)),
+            channels=channels,
+        )  # fmt: skip
         return page(request, "overview.html", view=view)
 
     def lookup(request: Request) -> Response:
@@ -119,10 +148,10 @@ def create_app(
                     title=f"Registration number {who.registration_number}")  # fmt: skip
 
     def api_status(request: Request) -> Response:
-        return JSONResponse(health(store, now=clock(), max_age=max_age).to_json())
+        return JSONResponse(current_health(board.version(store), clock()).to_json())
 
     def healthz(request: Request) -> Response:
-        h = health(store, now=clock(), max_age=max_age)
+        h = current_health(board.version(store), clock())
         if h.healthy:
             return PlainTextResponse("ok\n")
         return PlainTextResponse("unhealthy: " + "\n".join(h.reasons) + "\n", status_code=503)
@@ -202,9 +231,13 @@ class Guard:
         if given is not None:
             if not _same(given.encode(), self.token):
                 return _unauthorized()
+            if request.url.path in DIRECT:
+                return None  # an uptime monitor: the answer itself, no cookie
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
             response = RedirectResponse(target, status_code=303)
+            # Secure when the request came over https: directly, or through a TLS proxy
+            # that uvicorn trusts (serve --proxy-headers sets the scheme it forwarded)
             response.set_cookie(
                 COOKIE, self.proof, httponly=True, samesite="strict", path="/",
                 secure=request.url.scheme == "https",
@@ -227,7 +260,8 @@ def _unauthorized() -> Response:
     return PlainTextResponse(
         "401 Unauthorized: this status page needs its token. Send the header "
         "'Authorization: Bearer TOKEN', or open the page once as /?token=TOKEN (a cookie "
-        "keeps you signed in).\n",
+        "keeps you signed in); /healthz?token=TOKEN and /api/status?token=TOKEN answer "
+        "directly.\n",
         401,
         headers={"WWW-Authenticate": 'Bearer realm="toefl-access"'},
     )

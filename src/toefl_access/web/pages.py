@@ -1,7 +1,8 @@
 """What the status page shows, read from a store: plain data for the templates.
 
-:func:`overview` gathers the page at ``/`` (health, charts, runs, gaps, counts) and
-:func:`person` the page at ``/reports/REG`` (what ``toefl-access show`` prints). Neither
+:func:`overview` gathers the page at ``/`` (health, open and recent alerts, runs, gaps,
+and the costly part the app caches, :func:`gather`: charts and counts) and :func:`person` the
+page at ``/reports/REG`` (what ``toefl-access show`` prints). Neither
 returns an ID number (a field of kind ``sensitive``), a raw line or anything else the page
 must not show; every text here is still escaped by the templates.
 """
@@ -24,7 +25,7 @@ from ..handoff.history import (
     same_person,
 )
 from ..ops.health import Health, exit_code_of, health
-from ..store import RunSummary, Store, StoreStatus
+from ..store import AlertEvent, LockHolder, RunSummary, Store
 from ..store import dashboard as board
 from ..store import schema as s
 from ..store.history import ReportHistory
@@ -89,21 +90,90 @@ class RunRow:
     running: bool
 
 
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert as the page shows it: ``delivery`` is what each channel answered
+    (``delivered``: one took it; ``sent``: one was configured); ``current``: it is the row
+    that keeps its event open now."""
+
+    event: str
+    status: str
+    at: dt.datetime
+    text: str
+    delivery: str
+    delivered: bool
+    sent: bool
+    current: bool = False
+
+
+#: What an alert's delivery says when no channel was configured when it was recorded.
+NO_CHANNEL = "recorded, no channel configured"
+
+
+def alert_row(ev: AlertEvent, *, clip: int = 160, current: bool = False) -> AlertRow:
+    """``webhook: ok / email: 535 auth failed`` (each answer cut to ``clip`` characters),
+    or :data:`NO_CHANNEL`."""
+    answers = [f"{name}: {_clip(why, clip)}" for name, why in ev.delivered.items()]
+    return AlertRow(ev.event, ev.status, ev.at, ev.text, " / ".join(answers) or NO_CHANNEL,
+                    "ok" in ev.delivered.values(), bool(answers), current)  # fmt: skip
+
+
+def _clip(value: str, size: int) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= size else value[: size - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Board:
+    """The costly part of ``/`` (charts and counts): what the app caches."""
+
+    charts: dict[str, Markup]
+    released: int
+    tallies: board.Tallies
+    personal: str
+    alerts: list[AlertRow]
+    at: dt.datetime
+
+
 @dataclass
 class Overview:
     health: Health
-    status: StoreStatus
-    personal: str
+    board: Board
     runs: list[RunRow]
-    charts: dict[str, Markup]
-    released: int
+    open_alerts: list[AlertRow]
+    #: The alert channels ``serve``'s settings configure (None: not known).
+    channels: list[str] | None
+    #: No channel sends alerts: ``serve``'s settings configure none, and the newest alert
+    #: (if any) went nowhere either (the sync may run with other settings).
+    unsent: bool
+    lock: LockHolder | None
+    backend: str
     now: dt.datetime
 
 
-def overview(store: Store, *, now: dt.datetime, max_age: dt.timedelta, runs: int = 10) -> Overview:
-    """Everything ``/`` shows (a handful of queries; see :mod:`toefl_access.store.dashboard`)."""
-    h = health(store, now=now, max_age=max_age, runs=runs)
-    st = store.status(runs=0)
+def overview(
+    store: Store, *, now: dt.datetime, max_age: dt.timedelta, runs: int = 10,
+    health_now: Health | None = None, board_now: Board | None = None,
+    channels: list[str] | None = None,
+) -> Overview:  # fmt: skip
+    """Everything ``/`` shows: ``health_now`` and ``board_now`` when the caller has them
+    (cached), else read now."""
+    h = health_now or health(store, now=now, max_age=max_age, runs=runs)
+    b = board_now or gather(store, now=now)
+    rows = []
+    for r in h.runs:
+        going = r.finished_at is None and h.running and r is h.runs[0]
+        rows.append(RunRow(r, _kind(r.params), exit_code_of(r), _duration(r), going))
+    return Overview(
+        health=h, board=b, runs=rows, open_alerts=[alert_row(a) for a in h.open_alerts],
+        channels=channels, unsent=channels == [] and not any(a.sent for a in b.alerts[:1]),
+        lock=store.lock_holder() if h.running else None, backend=store.backend, now=now,
+    )  # fmt: skip
+
+
+def gather(store: Store, *, now: dt.datetime, alerts: int = 10) -> Board:
+    """The charts and counts of ``/`` (a handful of queries: see
+    :mod:`toefl_access.store.dashboard`) and the last ``alerts`` alerts."""
     personal = describe(store.meta_get(META_MODE))
     today = now.astimezone(dt.UTC).date()
     per_day = board.released_per_day(store, last=today, days=DAYS)
@@ -135,14 +205,11 @@ def overview(store: Store, *, now: dt.datetime, max_age: dt.timedelta, runs: int
             ident="chart-band", title="Totals on the 1-6 scale (current reports)",
         ),
     }  # fmt: skip
-    rows = []
-    for r in h.runs:
-        going = r.finished_at is None and h.running and r is h.runs[0]
-        rows.append(RunRow(r, _kind(r.params), exit_code_of(r), _duration(r), going))
-    return Overview(
-        health=h, status=st, personal=personal, runs=rows,
-        charts={k: Markup(v) for k, v in svg.items()},
-        released=sum(scale_totals.values()), now=now,
+    still_open = {a.id for a in store.open_alerts().values()}
+    return Board(
+        charts={k: Markup(v) for k, v in svg.items()}, released=sum(scale_totals.values()),
+        tallies=board.tallies(store), personal=personal, at=now,
+        alerts=[alert_row(a, clip=80, current=a.id in still_open) for a in store.alerts(alerts)],
     )  # fmt: skip
 
 
