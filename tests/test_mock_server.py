@@ -15,11 +15,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from toefl_access.api.hosts import is_loopback
 from toefl_access.cli import main
 from toefl_access.errors import UsageError
 from toefl_access.formats.parse import parse
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, population, serve
-from toefl_access.mock.server import bind, is_loopback
+from toefl_access.mock.server import bind
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 WINDOW = {
