@@ -17,6 +17,12 @@ the current folder when it exists. Example::
     concurrency = 4
     format = "text"
 
+    [[integration]]               # several integrations: `sync --all`, each in its own db
+    name = "graduate"             # letters, digits, - and _; unique
+    authcode_file = "/etc/toefl-access/graduate.key"
+    db = "sqlite:///data/graduate.db"   # or leave it out when db holds {name}
+    since = "2025-01-01"          # optional: where its first run starts
+
     [alerts]                      # see AlertSettings; sync sends them after each run
     webhook = "https://hooks.slack.com/services/T000/B000/XXXX"
     email_to = ["admissions-it@example.edu"]
@@ -33,19 +39,24 @@ file or on the command line (other users of the machine can read arguments): it 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .api.dates import parse_duration
+from .api.dates import parse_duration, parse_instant
 from .errors import UsageError
 from .formats.sensitive import MODES as SENSITIVE_MODES
 
-__all__ = ["DEFAULT_CONFIG", "SENSITIVE_MODES", "AlertSettings", "Settings", "load", "mask_webhook"]
+__all__ = [
+    "DEFAULT_CONFIG", "SENSITIVE_MODES", "AlertSettings", "Integration", "Settings", "load",
+    "mask_webhook",
+]  # fmt: skip
 
 DEFAULT_CONFIG = "toefl-access.toml"
 ENV_CONFIG = "TOEFL_ACCESS_CONFIG"
@@ -69,6 +80,11 @@ ALERT_KEYS = (
     "layout_warnings_min_records",
 )  # fmt: skip
 ENV_ALERT_WEBHOOK = "TOEFL_ACCESS_ALERT_WEBHOOK"
+#: The settings of an ``[[integration]]`` table.
+INTEGRATION_KEYS = ("name", "authcode_file", "base_url", "db", "since")
+#: What a top-level ``db`` holds to give each integration its own database.
+NAME_SLOT = "{name}"
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _STR_ALERTS = ("webhook", "smtp_host", "smtp_user", "smtp_password_file", "email_from")
 #: Whole-number settings of ``[alerts]`` with their allowed range.
@@ -135,6 +151,22 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Integration:
+    """One ``[[integration]]`` table: a TOEFL Access integration with its own key, synced
+    into its own database (its own sync lock, run ledger, watermark and migrations)."""
+
+    name: str
+    #: The file holding this integration's key (the key itself is never in the settings).
+    authcode_file: str
+    #: The API's URL; None: the top-level ``base_url``, else production.
+    base_url: str | None = None
+    #: The database URL: the table's ``db``, or the top-level one with ``{name}`` filled in.
+    db: str
+    #: Where the first run starts (later runs go on from the watermark).
+    since: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting with its default; ``source`` says where each non-default came from
     (the config file's path, ``env NAME`` or ``flag --NAME``)."""
@@ -151,12 +183,26 @@ class Settings:
     concurrency: int = 4
     format: str = "text"
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    #: The ``[[integration]]`` tables, in the file's order (empty: one integration, the
+    #: key from the environment and ``db``).
+    integrations: tuple[Integration, ...] = ()
     config_path: str | None = None
     source: Mapping[str, str] = field(default_factory=dict)
 
     def where(self, name: str) -> str:
         """Where a setting came from: ``default``, a file path, ``env X`` or ``flag --x``."""
         return self.source.get(name, "default")
+
+    def integration(self, name: str) -> Integration:
+        """The ``[[integration]]`` called ``name``, or a UsageError listing the names."""
+        for integration in self.integrations:
+            if integration.name == name:
+                return integration
+        known = ", ".join(i.name for i in self.integrations) or "none is configured"
+        raise UsageError(
+            f"no [[integration]] is called {name!r} in the settings ({known}); "
+            "`toefl-access config` shows them"
+        )
 
     def shown(self) -> list[tuple[str, str, str]]:
         """``(setting, value, from)`` rows as shown to people: secrets masked."""
@@ -182,6 +228,15 @@ class Settings:
         ]
         for name in SYNC_KEYS:
             rows.append((f"sync.{name}", str(getattr(self, name)), self.where(name)))
+        for i in self.integrations:
+            where = self.where(f"integration.{i.name}")
+            since = f"{i.since:%Y-%m-%dT%H:%M:%S}Z" if i.since else "(none: give --since)"
+            rows += [
+                (f"integration.{i.name}.db", mask_url(i.db), where),
+                (f"integration.{i.name}.authcode", f"read from {i.authcode_file}", where),
+                (f"integration.{i.name}.base_url", i.base_url or "(production)", where),
+                (f"integration.{i.name}.since", since, where),
+            ]
         return rows + self._shown_alerts()
 
     def _shown_alerts(self) -> list[tuple[str, str, str]]:
@@ -250,8 +305,12 @@ def load(
         path = DEFAULT_CONFIG
         source["config_path"] = "current folder"
     alerts: dict[str, Any] = {}
+    tables: list[dict[str, Any]] = []
     if path:
         for key, value in _read_file(path).items():
+            if key == "integration":
+                tables = value
+                continue
             if key == "alerts":
                 alerts.update(value)
                 source.update({f"alerts.{k}": path for k in value})
@@ -266,6 +325,12 @@ def load(
         alerts["webhook"] = env[ENV_ALERT_WEBHOOK].strip()
         source["alerts.webhook"] = f"env {ENV_ALERT_WEBHOOK}"
     values["alerts"] = _alert_settings(alerts, source)
+    if tables:  # before the flags: --db names one database, not the integrations' template
+        values["integrations"] = _integrations(
+            tables, str(path), db=values.get("db", Settings().db),
+            base_url=values.get("base_url"), origin=source.get("db", "default"),
+        )  # fmt: skip
+        source.update({f"integration.{i.name}": str(path) for i in values["integrations"]})
     for key, value in flags.items():
         if value is not None:
             values[key] = value
@@ -303,15 +368,23 @@ def _read_file(path: str) -> dict[str, Any]:
                         f"{', '.join(SYNC_KEYS)}"
                     )
                 out[sub] = v
+        elif key == "integration":
+            if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+                raise UsageError(
+                    f"{path}: integration must be a list of tables: write [[integration]] "
+                    "(two brackets) above each integration's settings"
+                )
+            out[key] = value
         elif key in _TOP_KEYS:
             out[key] = value
         else:
             raise UsageError(
                 f"{path}: unknown setting {key!r}; known: {', '.join(_TOP_KEYS)}, a "
-                f"[sync] table with {', '.join(SYNC_KEYS)} and an [alerts] table"
+                f"[sync] table with {', '.join(SYNC_KEYS)}, an [alerts] table and "
+                "[[integration]] tables"
             )
     for key, value in out.items():
-        if key == "alerts":
+        if key in ("alerts", "integration"):
             continue
         wanted = int if key == "concurrency" else str
         if not isinstance(value, wanted) or isinstance(value, bool):
@@ -319,6 +392,77 @@ def _read_file(path: str) -> dict[str, Any]:
             kind = "a whole number" if wanted is int else "a string (in quotes)"
             raise UsageError(f"{path}: {label} = {value!r} must be {kind}")
     return out
+
+
+def _integrations(
+    tables: list[dict[str, Any]], path: str, *, db: str, base_url: str | None, origin: str
+) -> tuple[Integration, ...]:
+    """The ``[[integration]]`` tables, checked: names unique, a key file each, one database
+    each (``db``, the top-level database URL, may hold ``{name}``)."""
+    out: list[Integration] = []
+    names: dict[str, int] = {}
+    databases: dict[str, int] = {}
+    for number, table in enumerate(tables, 1):
+        label = f"{path}: [[integration]] number {number}"
+        if isinstance(table.get("name"), str):
+            label += f" ({table['name']!r})"
+
+        def bad(key: str, why: str, label: str = label) -> UsageError:
+            return UsageError(f"{label}: {key} {why}")
+
+        if "authcode" in table:
+            raise bad("authcode", "must not be in the config file: put the key in a file only "
+                      "you can read and name it in authcode_file")  # fmt: skip
+        unknown = sorted(set(table) - set(INTEGRATION_KEYS))
+        if unknown:
+            raise bad(unknown[0], f"is not a setting of [[integration]]; known: "
+                      f"{', '.join(INTEGRATION_KEYS)}")  # fmt: skip
+        for key, value in table.items():
+            if key != "since" and not isinstance(value, str):
+                raise bad(key, f"= {value!r} must be a string (in quotes)")
+        name = table.get("name", "")
+        if not _NAME.fullmatch(name):
+            raise bad("name", f"= {name!r} must be 1-64 letters, digits, - or _ (it names the "
+                      "integration in commands, and may name its database)" if name else
+                      "is missing: give each integration a unique name")  # fmt: skip
+        if name in names:
+            raise bad("name", f"{name!r} is taken by [[integration]] number {names[name]}: "
+                      "names must be unique")  # fmt: skip
+        names[name] = number
+        key_file = table.get("authcode_file", "").strip()
+        if not key_file:
+            raise bad("authcode_file", "is missing: name the file holding this integration's "
+                      "API key (a file only you can read; the key never goes in the settings)")
+        url = table.get("db", "").strip()
+        if not url:
+            if NAME_SLOT not in db:
+                raise bad("db", f"is missing: give this integration its own database, or "
+                          f"set the top-level db to a URL holding {NAME_SLOT} (e.g. "
+                          f"sqlite:///data/{NAME_SLOT}.db), now {db!r} from {origin}")
+            url = db.replace(NAME_SLOT, name)
+        same = _database_identity(url)
+        if same in databases:
+            raise bad("db", f"{url!r} is the database of [[integration]] number "
+                      f"{databases[same]} too: each integration needs its own (its own sync "
+                      "lock, run ledger and watermark)")  # fmt: skip
+        databases[same] = number
+        since = table.get("since")
+        if since is not None and not isinstance(since, str | dt.date):
+            raise bad("since", f"= {since!r} is not a date; write it like \"2025-01-01\"")
+        start = None if since is None else parse_instant(since, what=f"{label}: since")
+        own_url = table.get("base_url", "").strip() or None
+        out.append(Integration(name=name, authcode_file=key_file, base_url=own_url or base_url,
+                               db=url, since=start))  # fmt: skip
+    return tuple(out)
+
+
+def _database_identity(url: str) -> str:
+    """What tells two database URLs apart: a SQLite file's absolute path, else the URL
+    without its user, password and options."""
+    url = url.strip()
+    if url.lower().startswith("sqlite:///"):
+        return "sqlite:" + os.path.abspath(url[len("sqlite:///"):].split("?", 1)[0])
+    return re.sub(r"//[^@/]*@", "//", url.split("?", 1)[0]).lower()
 
 
 def _alert_settings(values: dict[str, Any], source: Mapping[str, str]) -> AlertSettings:

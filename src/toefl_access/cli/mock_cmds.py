@@ -26,9 +26,20 @@ from .base import main
 )
 @click.option(
     "--authcode",
+    "authcodes",
     metavar="CODE",
-    default=None,
-    help="The one API key the mock accepts: Base64 of id:secret (default: a demo key).",
+    multiple=True,
+    help="An API key the mock accepts: Base64 of id:secret (default: a demo key). Repeat it "
+    "for several integrations: each key after the first sees reports of its own.",
+)
+@click.option(
+    "--keys",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Also accept N numbered keys, Base64 of client-1:secret-1 to client-N:secret-N, "
+    "each with reports of its own (many integrations against one mock).",
 )
 @click.option(
     "--seed",
@@ -69,7 +80,8 @@ from .base import main
 def mock_server_cmd(
     host: str,
     port: int,
-    authcode: str | None,
+    authcodes: tuple[str, ...],
+    keys: int,
     seed: int,
     per_day: int,
     latency: int,
@@ -84,7 +96,12 @@ def mock_server_cmd(
     TOEFL_ACCESS_BASE_URL at the URL it prints and use the key it prints.
     """
     from ..api.hosts import is_loopback
-    from ..mock import DEMO_AUTHCODE, MockApi, parse_fault  # Starlette and uvicorn: loaded here
+    from ..mock import (  # Starlette and uvicorn: loaded here
+        DEMO_AUTHCODE,
+        MockApi,
+        numbered_authcode,
+        parse_fault,
+    )
     from ..mock.server import base_url, bind, run
 
     if not public and not is_loopback(host):
@@ -92,8 +109,11 @@ def mock_server_cmd(
             f"--host {host} is not a loopback address; the mock is for this machine only. "
             "Pass --public to listen on it anyway"
         )
+    authcode = authcodes[0] if authcodes else None
+    numbered = [numbered_authcode(n) for n in range(1, keys + 1)]
     api = MockApi(
         authcode=authcode or DEMO_AUTHCODE,
+        authcodes=[*authcodes[1:], *numbered],
         seed=seed,
         per_day=per_day,
         latency_ms=latency,
@@ -114,6 +134,12 @@ def mock_server_cmd(
         + (" (the demo key)" if authcode is None else ""),
         err=True,
     )
+    if len(authcodes) > 1:
+        say(f"and {', '.join(authcodes[1:])}, each with reports of its own", err=True)
+    if keys:
+        say(f"and {keys} numbered keys, each with reports of its own: {numbered[0]} "
+            f"(Base64 of client-1:secret-1) to Base64 of client-{keys}:secret-{keys}",
+            err=True)  # fmt: skip
     say(f"Population: {'; '.join(settings)}", err=True)
     say(f"Sandbox: {url}/sample-data", err=True)
     say("Use it from another shell:", err=True)

@@ -496,7 +496,7 @@ def demo_cmd(days: int, per_day: int, db_path: str) -> None:
     db = f"--db sqlite:///{db_path}"
     console.print("Try next:")
     console.print(f"  toefl-access status {db}")
-    console.print(f"  toefl-access serve {db}   (the status page with charts)")
+    console.print(f"  toefl-access serve {db}")
     console.print(
         f"  sqlite3 {db_path} 'select last_name, total, ibt26_total from score_reports limit 5'"
     )

@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from . import population
 from .answer import Answer
-from .api import DEMO_AUTHCODE, SANDBOX_PATH, SCORES_PATH, MockApi, Served, key_format_ok
+from .api import (
+    DEMO_AUTHCODE,
+    SANDBOX_PATH,
+    SCORES_PATH,
+    MockApi,
+    Served,
+    key_format_ok,
+    key_seed,
+    numbered_authcode,
+)
 from .faults import Fault, parse_fault
 from .server import serve
 
@@ -29,6 +38,8 @@ __all__ = [
     "MockApi",
     "Served",
     "key_format_ok",
+    "key_seed",
+    "numbered_authcode",
     "parse_fault",
     "population",
     "serve",

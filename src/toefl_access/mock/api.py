@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import hmac
 import itertools
 import logging
@@ -106,6 +107,48 @@ class _Plan:
     body: Fault | None = None
 
 
+def numbered_authcode(number: int) -> str:
+    """The mock's key number ``number``: Base64 of ``client-N:secret-N`` (for
+    ``mock-server --keys N``, which accepts keys 1 to N, each with its own population)."""
+    return base64.b64encode(f"client-{number}:secret-{number}".encode()).decode("ascii")
+
+
+def key_seed(seed: int, authcode: str) -> int:
+    """The population seed of an extra key: derived from the mock's seed and the key, so
+    that every key sees its own reports (the same ones on every run)."""
+    digest = hashlib.sha256(f"toefl-access-mock/key/{seed}/{authcode.strip()}".encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
+class _Tracked(Iterator[bytes]):
+    """An answer's body that tells the mock when it is finished: read to its end, failed
+    (a fault) or closed by the server."""
+
+    __slots__ = ("_body", "_done")
+
+    def __init__(self, body: Iterator[bytes], done: Callable[[], None]) -> None:
+        self._body = body
+        self._done: Callable[[], None] | None = done
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._body)
+        except BaseException:  # StopIteration, ConnectionDropped, ...
+            self._finish()
+            raise
+
+    def close(self) -> None:
+        self._finish()
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+    def _finish(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done()
+
+
 def key_format_ok(key: str) -> bool:
     """True when ``key`` is Base64 of ``clientId:clientSecret`` (both non-empty)."""
     try:
@@ -137,24 +180,28 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 class MockApi:
     """A faithful local TOEFL Access API: the contract, a population and faults.
 
-    ``authcode`` is the one key accepted; ``seed`` and ``per_day`` fix the population (see
-    :mod:`.population`); ``latency_ms`` delays every answer; ``faults`` are :class:`Fault`
-    values or spec strings (see :mod:`.faults`); ``now`` is the mock's clock (a datetime, a
-    callable returning one, or None for the real time): nothing is released after it, and
-    ``expire-key-at`` compares with it.
+    ``authcode`` is the key accepted; ``seed`` and ``per_day`` fix the population (see
+    :mod:`.population`). ``authcodes`` are more keys it accepts (many integrations on one
+    mock), each with a population of its own (seed :func:`key_seed`); ``latency_ms`` delays
+    every answer; ``faults`` are :class:`Fault` values or spec strings (see :mod:`.faults`);
+    ``now`` is the mock's clock (a datetime, a callable returning one, or None for the real
+    time): nothing is released after it, and ``expire-key-at`` compares with it.
+    :attr:`in_flight` and :attr:`max_in_flight` count the requests answered at once.
     """
 
     def __init__(
         self,
         *,
         authcode: str = DEMO_AUTHCODE,
+        authcodes: Iterable[str] = (),
         seed: int = 0,
         per_day: int = 50,
         latency_ms: int = 0,
         faults: Iterable[Fault | str] = (),
         now: dt.datetime | Callable[[], dt.datetime] | None = None,
     ) -> None:
-        if not key_format_ok(authcode):
+        extra = [key.strip() for key in authcodes]
+        if not all(key_format_ok(key) for key in [authcode, *extra]):
             raise KeyFormatError(
                 "the mock's authcode must be Base64 of clientId:clientSecret, "
                 "e.g. base64 of 'demo-client:demo-secret'; leave it out to use the demo key"
@@ -162,6 +209,9 @@ class MockApi:
         if per_day < 0 or latency_ms < 0:
             raise UsageError("per_day and latency_ms must be 0 or more")
         self._authcode = authcode.strip()
+        #: Every key accepted (as bytes) with its population's seed.
+        self._seeds = {key.encode(): key_seed(seed, key) for key in extra}
+        self._seeds[self._authcode.encode()] = seed
         self.seed = seed
         self.per_day = per_day
         self.latency_ms = latency_ms
@@ -169,6 +219,7 @@ class MockApi:
         self._now = now
         self._lock = threading.Lock()
         self._count = 0
+        self._in_flight = self._max_in_flight = 0
         #: The last 10,000 requests answered, oldest first.
         self.served: deque[Served] = deque(maxlen=10_000)
 
@@ -183,6 +234,21 @@ class MockApi:
     def requests(self) -> int:
         """How many requests have been answered."""
         return self._count
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being answered now: from the moment one is handled until
+        its body is read to the end, cut by a fault or closed."""
+        return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests answered at the same time so far."""
+        return self._max_in_flight
+
+    def seed_for(self, authcode: str) -> int:
+        """The population seed the mock serves to ``authcode`` (KeyError: not accepted)."""
+        return self._seeds[authcode.strip().encode()]
 
     def now(self) -> dt.datetime:
         """The mock's current time (aware, UTC)."""
@@ -222,12 +288,24 @@ class MockApi:
     ) -> Answer:
         """Answer one request; the first value of a repeated parameter counts."""
         plan = self._plan()
-        answer = self._answer(method, path, params, headers, plan)
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            answer = self._answer(method, path, params, headers, plan)
+        except BaseException:
+            self._finished()
+            raise
+        answer.body = _Tracked(answer.body, self._finished)
         answer.delay = self.latency_ms / 1000
         if answer.fault:
             log.info("request %d: fault %s (status %d)", plan.number, answer.fault, answer.status)
         self.served.append(Served(plan.number, method, path, answer.status, answer.fault))
         return answer
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _plan(self) -> _Plan:
         with self._lock:
@@ -279,7 +357,12 @@ class MockApi:
             return _error(401, "Unauthorized: the authcode header is missing")
         if not key_format_ok(key):
             return _error(400, "Invalid credentials format")
-        if not hmac.compare_digest(key.strip().encode(), self._authcode.encode()):
+        given = key.strip().encode()
+        seed = None
+        for known, its_seed in self._seeds.items():  # each compared in constant time
+            if hmac.compare_digest(given, known):
+                seed = its_seed
+        if seed is None:
             return _error(401, "Unauthorized: the authcode is not valid")
         if self._expired():
             return _error(401, "Unauthorized: the authcode has expired")
@@ -310,15 +393,16 @@ class MockApi:
             answer = _error(500, "Internal Server Error")
             answer.fault = "500"
             return answer
-        return self._scores(path == SANDBOX_PATH, start, end, fmt, plan)
+        return self._scores(path == SANDBOX_PATH, start, end, fmt, plan, seed)
 
     # -- the body -------------------------------------------------------------------------
 
     def _scores(
-        self, sandbox: bool, start: dt.datetime, end: dt.datetime, fmt: str, plan: _Plan
+        self, sandbox: bool, start: dt.datetime, end: dt.datetime, fmt: str, plan: _Plan,
+        seed: int,
     ) -> Answer:
         end = end if sandbox else min(end, self.now())
-        seed, per_day = self.seed, self.per_day
+        per_day = self.per_day
 
         def reports() -> Iterator[population.Report]:
             if sandbox:

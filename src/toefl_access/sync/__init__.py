@@ -1,6 +1,6 @@
 """The incremental sync: windows planned with their overlap (:mod:`.windows`), each answer
-made ready for the store (:mod:`.preparing`), and the run that fetches and stores them
-(:mod:`.run`).
+made ready for the store (:mod:`.preparing`), the run that fetches and stores them
+(:mod:`.run`), and many integrations run together with one pool of requests (:mod:`.many`).
 
 >>> from toefl_access.sync import SyncSettings, sync      # doctest: +SKIP
 >>> result = sync(client, store, SyncSettings(since=...))
@@ -14,12 +14,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .many import AllResult, sync_all
     from .run import BodySource, SyncResult, SyncSettings, WindowFailure, check_layout, sync
 
-__all__ = ["BodySource", "SyncResult", "SyncSettings", "WindowFailure", "check_layout", "sync"]
+__all__ = [
+    "AllResult", "BodySource", "SyncResult", "SyncSettings", "WindowFailure", "check_layout",
+    "sync", "sync_all",
+]  # fmt: skip
+_MANY = ("AllResult", "sync_all")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MANY:
+        from . import many
+
+        return getattr(many, name)
     if name in __all__:
         from . import run
 
