@@ -24,12 +24,14 @@ FULL = [
     ("bench_fetch.py", []),
     ("bench_sync.py", []),
     ("bench_backfill.py", []),
+    ("bench_integrations.py", []),
 ]
 QUICK = [
     ("bench_parse.py", ["--records", "20000", "--repeat", "1"]),
     ("bench_fetch.py", ["--records", "100000"]),
     ("bench_sync.py", ["--reports", "20000"]),
     ("bench_backfill.py", ["--days", "60"]),
+    ("bench_integrations.py", ["--integrations", "5", "--days", "20", "--skip-serial-1"]),
 ]
 
 

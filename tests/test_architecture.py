@@ -24,6 +24,7 @@ ALLOWED = {
     "ops": {"formats", "api", "store", "sync"},
     "web": {"formats", "api", "store", "sync", "handoff", "ops"},
     "cli": {"formats", "api", "store", "sync", "handoff", "mock", "ops", "web"},
+    "dlt": {"formats", "api", "store", "sync"},
 }
 TOP = {"errors", "settings", "_version", "__init__", "__main__"}
 

@@ -259,3 +259,32 @@ def test_the_cron_settings_file_is_printed_or_written_once(setup: Path) -> None:
     assert CliRunner().invoke(main, args).exit_code == 0
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_with_integrations_the_schedule_runs_sync_all(setup: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOEFL_ACCESS_AUTHCODE_FILE")
+    key = setup / "key"
+    (setup / "east").mkdir()
+    (setup / "west").mkdir()
+    conf = setup / "toefl-access.toml"
+    conf.write_text(
+        f'[[integration]]\nname = "east"\nauthcode_file = "{key}"\n'
+        f'db = "sqlite:///{setup}/east/scores.db"\n'
+        f'[[integration]]\nname = "west"\nauthcode_file = "{key}"\n'
+        f'db = "sqlite:///{setup}/west/scores.db"\n'
+    )
+    result = CliRunner().invoke(main, ["schedule", "--systemd", "--user", "--print",
+                                       "--dir", str(setup / "u")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"\nExecStart={EXE} sync --all\n" in out
+    assert f"\nReadWritePaths={setup}/east\nReadWritePaths={setup}/west\n" in out
+    assert f"\nTOEFL_ACCESS_CONFIG='{conf}'\n" in out
+    assert "TOEFL_ACCESS_DB=" not in out and "TOEFL_ACCESS_AUTHCODE_FILE=" not in out
+    cron = CliRunner().invoke(main, ["schedule", "--cron", "--print", "--dir", str(setup)])
+    assert cron.exit_code == 0 and f" {EXE} sync --all >> " in cron.stdout
+    key.unlink()
+    missing = CliRunner().invoke(main, ["schedule", "--cron", "--print"])
+    assert missing.exit_code == 1
+    assert "[[integration]] east: the key file" in missing.output

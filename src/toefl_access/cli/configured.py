@@ -50,6 +50,13 @@ def existing_db(url: str) -> str:
     would otherwise create an empty database and report that it holds nothing."""
     import sqlalchemy as sa
 
+    from ..settings import NAME_SLOT
+
+    if NAME_SLOT in url:
+        raise UsageError(
+            f"db {url!r} is the template of the [[integration]] databases: name one with "
+            "--db, or with --integration NAME where the command has it"
+        )
     try:
         parsed = sa.make_url(url)
         database = parsed.database or ""

@@ -60,8 +60,9 @@ def schedule_cmd(
     schedule.parse_every(every)
     conf = load_settings(config_path, db=db_url)
     env = _environment(conf)
-    command = _command()
-    folder = _db_folder(env["TOEFL_ACCESS_DB"])
+    command = [*_command(), "sync", *(["--all"] if conf.integrations else [])]
+    folders = list(dict.fromkeys(f for f in map(_db_folder, _databases(conf)) if f))
+    folder = folders[0] if len(folders) == 1 else None
     workdir = str(Path.cwd())
     if kind == "cron":
         if user_mode or run_as:
@@ -94,7 +95,7 @@ def schedule_cmd(
     files = schedule.systemd_units(
         command=command, every=every, user_mode=user_mode, env=env,
         env_file=str((env_dir / "toefl-access.env").absolute()),
-        writable=[str(folder)] if folder else [], workdir=workdir, run_as=run_as,
+        writable=[str(f) for f in folders], workdir=workdir, run_as=run_as,
     )
     paths = {
         "service": units / "toefl-access.service",
@@ -119,22 +120,37 @@ def schedule_cmd(
 
 
 def _environment(conf: Settings) -> dict[str, str]:
+    env = {k: v for k, v in sorted(os.environ.items())
+           if k.startswith("TOEFL_ACCESS_") and k not in _NOT_COPIED}
+    if conf.config_path:
+        env["TOEFL_ACCESS_CONFIG"] = str(Path(conf.config_path).absolute())
+    if conf.integrations:  # `sync --all`: each key file and database from the settings file
+        for i in conf.integrations:
+            _key_file(i.authcode_file, f"[[integration]] {i.name}")
+        env.pop("TOEFL_ACCESS_DB", None)
+        env.pop("TOEFL_ACCESS_AUTHCODE_FILE", None)
+        return dict(sorted(env.items()))
     if not conf.authcode_file:
         raise UsageError(
             "a scheduled sync reads the key from a file: write the key to a file only the "
             "service's user can read (chmod 600) and set TOEFL_ACCESS_AUTHCODE_FILE or "
             "authcode_file in the settings file"
         )
-    key_file = Path(conf.authcode_file).expanduser().absolute()
-    if not key_file.is_file():
-        raise UsageError(f"the key file {key_file} does not exist")
-    env = {k: v for k, v in sorted(os.environ.items())
-           if k.startswith("TOEFL_ACCESS_") and k not in _NOT_COPIED}
-    env["TOEFL_ACCESS_AUTHCODE_FILE"] = str(key_file)
+    env["TOEFL_ACCESS_AUTHCODE_FILE"] = str(_key_file(conf.authcode_file, "the key file"))
     env["TOEFL_ACCESS_DB"] = _absolute_db(conf.db)
-    if conf.config_path:
-        env["TOEFL_ACCESS_CONFIG"] = str(Path(conf.config_path).absolute())
     return dict(sorted(env.items()))
+
+
+def _key_file(path: str, what: str) -> Path:
+    key_file = Path(path).expanduser().absolute()
+    if not key_file.is_file():
+        raise UsageError(f"{what}: the key file {key_file} does not exist")
+    return key_file
+
+
+def _databases(conf: Settings) -> list[str]:
+    """The database URLs the scheduled run writes (one, or each integration's)."""
+    return [_absolute_db(i.db) for i in conf.integrations] or [_absolute_db(conf.db)]
 
 
 def _absolute_db(url: str) -> str:
@@ -191,6 +207,8 @@ def _write(paths: dict[str, Path], files: dict[str, str], *, force: bool,
 def _first_run_hint(conf: Settings) -> None:
     from ..store import open_store
 
+    if conf.integrations:
+        return  # each [[integration]] has its own `since` for the first run
     url = _absolute_db(conf.db)
     folder = _db_folder(url)
     if folder is not None and not Path(url.removeprefix("sqlite:///")).exists():

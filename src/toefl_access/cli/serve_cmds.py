@@ -11,6 +11,7 @@ import click
 
 from ..api.dates import parse_duration
 from ..api.hosts import is_loopback
+from ..errors import UsageError
 from .base import main
 from .configured import existing_db, load_settings, settings_options
 
@@ -71,6 +72,9 @@ def serve_cmd(host: str, port: int, max_age: str, proxy_headers: bool,
     token in TOEFL_ACCESS_SERVE_TOKEN, which every request must carry
     (`Authorization: Bearer TOKEN`, or open the page once as /?token=TOKEN; /healthz and
     /api/status also answer ?token=TOKEN directly). ID numbers never appear on it.
+
+    With [[integration]] tables in the settings (and no --db): / lists every integration's
+    health, each one's pages are under /i/NAME/, and /api/status and /healthz cover all.
     """
     age = parse_duration(max_age, what="--max-age")
     token = os.environ.get(ENV_TOKEN, "").strip() or None
@@ -89,7 +93,12 @@ def serve_cmd(host: str, port: int, max_age: str, proxy_headers: bool,
             f"`{MAKE_TOKEN}`", err=True,
         )  # fmt: skip
     settings = load_settings(config_path, db=db_url)
-    url = existing_db(settings.db)
+    url: str | dict[str, str | None]
+    if settings.integrations and db_url is None:
+        # Several integrations: an index at / and each one under /i/NAME/.
+        url = {i.name: _existing_or_none(i.db) for i in settings.integrations}
+    else:
+        url = existing_db(settings.db)
     sock = _bind(host, port)
     try:
         _run(url, sock, age, token, channels=settings.alerts.configured,
@@ -98,7 +107,15 @@ def serve_cmd(host: str, port: int, max_age: str, proxy_headers: bool,
         sock.close()
 
 
-def _run(url: str, sock: socket.socket, max_age: Any, token: str | None, *,
+def _existing_or_none(url: str) -> str | None:
+    """The URL, or None when it names a SQLite file not made yet (shown as never synced)."""
+    try:
+        return existing_db(url)
+    except UsageError:
+        return None
+
+
+def _run(url: str | dict[str, str | None], sock: socket.socket, max_age: Any, token: str | None, *,
          channels: list[str], proxy_headers: bool) -> None:  # fmt: skip
     import logging
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ..api.dates import UTC, api_format, parse_duration, parse_instant
 from ..errors import KEY_ADVICE, UsageError
+from ..settings import NAME_SLOT
 from ..sync.windows import Window
 from .base import main
 from .configured import existing_db, load_settings, settings_options
@@ -159,6 +160,10 @@ def _when(value: dt.datetime | None) -> str:
 )
 @click.option("--wait", is_flag=True, help="Wait for another running sync instead of exiting.")
 @click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint.")
+@click.option("--all", "all_", is_flag=True,
+              help="Sync every [[integration]] of the settings, each into its own database.")
+@click.option("--pool", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="With --all: requests in flight at most, across all the integrations.")
 @settings_options
 def sync_cmd(
     since: dt.datetime | None,
@@ -172,6 +177,8 @@ def sync_cmd(
     layout: str | None,
     wait: bool,
     sandbox: bool,
+    all_: bool,
+    pool: int,
     config_path: str | None,
     db_url: str | None,
 ) -> None:
@@ -182,6 +189,10 @@ def sync_cmd(
     failed (they are retried next run), 2 the API key was refused, 3 server unreachable.
     After the run, or when it fails, alerts go out through the [alerts] channels (see
     `alerts --help`); they never change the exit code.
+
+    --all syncs every [[integration]] of the settings at once, each with its own key and
+    database, with at most --pool requests in flight across them; it prints a line per
+    integration and exits with the worst code (2 before 3 before 1), naming who set it.
     """
     from ..store import open_store
     from ..sync.run import SyncSettings
@@ -192,6 +203,16 @@ def sync_cmd(
         config_path, db=db_url, window=window, lookback=lookback, lag=lag,
         concurrency=concurrency, format=fmt, sensitive=sensitive, layout=layout,
     )  # fmt: skip
+    if all_ and (db_url or sandbox):
+        raise UsageError(
+            f"--all syncs each [[integration]] into its own database with its own URL; "
+            f"{'--db' if db_url else '--sandbox'} goes with a single sync"
+        )
+    if not all_ and NAME_SLOT in conf.db:
+        raise UsageError(
+            f"db {conf.db!r} (from {conf.where('db')}) is the template of the integrations' "
+            "databases: sync them with --all, or name one database with --db"
+        )
     alerted = False  # alerts never raise nor change the exit code or the error shown
     try:
         settings = SyncSettings(
@@ -207,6 +228,11 @@ def sync_cmd(
             hash_key_file=conf.hash_key_file,
             layout=conf.layout,
         )
+        if all_:
+            from .integrations import run_all
+
+            alerted = True  # each integration's alerts go to its own database
+            sys.exit(run_all(conf, settings, pool=pool))
         with (
             make_client(sandbox=sandbox, **client_settings(conf, sandbox)) as client,
             open_store(conf.db) as store,
@@ -271,17 +297,32 @@ def run_sync(
               help="Print the health as JSON (the body of the status page's /api/status).")
 @click.option("--check", is_flag=True,
               help="Exit with 1 when the feed is not healthy (for monitoring scripts).")
+@click.option("--integration", "integration", metavar="NAME",
+              help="Show this [[integration]] of the settings in full.")
 @settings_options
-def status_cmd(runs: int, max_age: str, as_json: bool, check: bool, config_path: str | None,
-               db_url: str | None) -> None:
+def status_cmd(runs: int, max_age: str, as_json: bool, check: bool, integration: str | None,
+               config_path: str | None, db_url: str | None) -> None:
     """Show the feed's health, the watermark, coverage gaps, recent runs and what the
-    database holds."""
+    database holds.
+
+    With [[integration]] tables in the settings (and no --db), a table of every
+    integration's health instead; --json gives {"integrations": {NAME: health}, "healthy":
+    ...} and --check exits 1 when any is not healthy.
+    """
     from ..formats.sensitive import META_MODE, describe
     from ..ops.health import health
     from ..store import open_store
 
     age = parse_duration(max_age, what="--max-age")
-    url = existing_db(load_settings(config_path, db=db_url).db)
+    conf = load_settings(config_path, db=db_url)
+    if integration and db_url:
+        raise UsageError("--integration and --db both name a database: give one of them")
+    if integration is None and db_url is None and conf.integrations:
+        from .integrations import status_all
+
+        status_all(conf, max_age=age, as_json=as_json, check=check)
+        return
+    url = existing_db(conf.integration(integration).db if integration else conf.db)
     with open_store(url) as store:
         h = health(store, max_age=age)
         if as_json:

@@ -78,7 +78,8 @@ def systemd_units(
 ) -> dict[str, str]:
     """The ``service``, ``timer`` and environment (``env``) files' texts.
 
-    ``command`` runs toefl-access (its path, or Python with ``-m toefl_access``);
+    ``command`` runs the sync (toefl-access's path, or Python with ``-m toefl_access``, then
+    ``sync`` or ``sync --all``);
     ``writable`` are the folders the service may write (the SQLite database's); everything
     else of the file system is read-only to it (``ProtectSystem=strict``).
     """
@@ -118,7 +119,7 @@ def systemd_units(
         f"EnvironmentFile={env_file}",
         # Relative paths in the settings mean what they meant where `schedule` ran.
         f"WorkingDirectory={workdir}",
-        f"ExecStart={shlex.join(command)} sync",
+        f"ExecStart={shlex.join(command)}",
         # Exit codes 1-3 are feed problems (failed windows, refused key, unreachable API):
         # the unit shows as failed, so `systemctl --failed` and OnFailure= hooks see them.
         "TimeoutStartSec=6h",
@@ -167,7 +168,7 @@ def cron_line(
     q = shlex.quote
     line = (
         f"cd {q(workdir)} && set -a && . {q(env_file)} && set +a && "
-        f"flock -n {q(lock_file)} {shlex.join(command)} sync >> {q(log_file)} 2>&1"
+        f"flock -n {q(lock_file)} {shlex.join(command)} >> {q(log_file)} 2>&1"
     )
     # cron gives % a meaning (a newline) in the command part.
     return f"{cron_spec(step)} {line.replace('%', chr(92) + '%')}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -165,7 +166,8 @@ class StoreCore:
                 )
             if current != (s.HEAD if revision == "head" else revision):
                 try:
-                    command.upgrade(_alembic_config(conn), revision)
+                    with _ALEMBIC:
+                        command.upgrade(_alembic_config(conn), revision)
                 except CommandError as exc:
                     raise StoreError(f"cannot upgrade the schema to {revision!r}: {exc}") from None
             return _current_revision(conn)
@@ -326,6 +328,11 @@ def _current_revision(conn: sa.Connection) -> str:
         return ""
     value = conn.execute(sa.text(f"SELECT version_num FROM {s.VERSION_TABLE}")).scalar()
     return str(value) if value else ""
+
+
+#: Alembic's migration context is one per process (``alembic.context`` is a module-level
+#: proxy): upgrades of several databases from threads (``sync --all``) take turns.
+_ALEMBIC = threading.Lock()
 
 
 def _migrations_dir() -> Path:

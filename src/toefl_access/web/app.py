@@ -31,7 +31,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ Clock = dt.datetime | Callable[[], dt.datetime] | None
 
 
 def create_app(
-    url_or_store: str | Store,
+    source: str | Store | Mapping[str, str | Store | None],
     *,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
     token: str | None = None,
@@ -93,18 +93,55 @@ def create_app(
     cache_for: dt.timedelta = CACHE_FOR,
 ) -> ASGIApp:
     """The status page over a database URL (opened now, closed when the app shuts down) or
-    an open :class:`Store` (left open). ``max_age`` is the oldest watermark still healthy;
-    ``token`` (if any) is required by every request; ``now`` fixes the clock (a datetime or
-    a function returning one) for tests; ``alert_channels`` are the channels the settings
-    configure (``webhook``, ``email``; None: not known), which the page names;
-    ``cache_for`` is how long values are kept (0: not at all)."""
-    store = open_store(url_or_store) if isinstance(url_or_store, str) else url_or_store
-    owned = isinstance(url_or_store, str)
+    an open :class:`Store` (left open); or over several integrations, a mapping of their
+    names to URLs or stores (None: no database yet), each under ``/i/NAME/`` with an index
+    of all at ``/``. ``max_age`` is the oldest watermark still healthy; ``token`` (if any)
+    is required by every request; ``now`` fixes the clock (a datetime or a function
+    returning one) for tests; ``alert_channels`` are the channels the settings configure
+    (``webhook``, ``email``; None: not known), which the page names; ``cache_for`` is how
+    long values are kept (0: not at all)."""
+    sources = source if isinstance(source, Mapping) else {"": source}
+    stores: dict[str, Store | None] = {}
+    owned: list[Store] = []
+    try:
+        for name, where in sources.items():
+            if isinstance(where, str):
+                owned.append(open_store(where))
+                where = owned[-1]
+            stores[name] = where
+    except BaseException:
+        for s in owned:
+            s.close()
+        raise
 
     def clock() -> dt.datetime:
         value = now() if callable(now) else now
         return (value or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
 
+    env = _templates()
+    feeds = {
+        name: _feed(store, env=env, clock=clock, max_age=max_age, channels=alert_channels,
+                    cache_for=cache_for, integration=name or None)
+        for name, store in stores.items() if store is not None
+    }  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        yield
+        for s in owned:
+            s.close()
+
+    static = Mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if not isinstance(source, Mapping):
+        feed = feeds[""]
+        app = Starlette(routes=[*feed.routes, static],
+                        exception_handlers=feed.exception_handlers, lifespan=lifespan)
+    else:
+        app = _site(stores, feeds, env=env, clock=clock, static=static, lifespan=lifespan)
+    return Guard(app, token=token)
+
+
+def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -113,14 +150,39 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(when=pages.text, ago=pages.age)
+    return env
+
+
+def _render(env: jinja2.Environment, request: Request, name: str, status: int = 200,
+            **context: Any) -> HTMLResponse:  # fmt: skip
+    context.setdefault("title", "TOEFL Access feed")
+    context.setdefault("integration", None)
+    context.setdefault("database", None)
+    context.setdefault("site", False)
+    # Under /i/NAME/ (several integrations) every link of a feed's pages starts there.
+    base = str(request.scope.get("root_path", "")).rstrip("/")
+    body = env.get_template(name).render(request=request, base=base, **context)
+    return HTMLResponse(body, status_code=status)
+
+
+def _feed(
+    store: Store,
+    *,
+    env: jinja2.Environment,
+    clock: Callable[[], dt.datetime],
+    max_age: dt.timedelta,
+    channels: Sequence[str] | None,
+    cache_for: dt.timedelta,
+    integration: str | None,
+) -> Starlette:
+    """One database's pages (``/``, ``/reports/REG``, ``/api/status``, ``/healthz``)."""
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        context.setdefault("title", "TOEFL Access feed")
-        body = env.get_template(name).render(request=request, database=store.url, **context)
-        return HTMLResponse(body, status_code=status)
+        return _render(env, request, name, status, database=store.url,
+                       integration=integration, **context)
 
     cache = Cache(cache_for)
-    channels = None if alert_channels is None else list(alert_channels)
+    channel_list = None if channels is None else list(channels)
 
     def current_health(version: object, at: dt.datetime) -> Health:
         return cache.get("health", version, at, lambda: health(store, now=at, max_age=max_age))
@@ -130,13 +192,14 @@ def create_app(
         view = pages.overview(
             store, now=at, max_age=max_age, health_now=current_health(version, at),
             board_now=cache.get("board", version, at, lambda: pages.gather(store, now=at)),
-            channels=channels,
+            channels=channel_list,
         )  # fmt: skip
         return page(request, "overview.html", view=view)
 
     def lookup(request: Request) -> Response:
         reg = request.query_params.get("reg", "").strip()
-        target = f"/reports/{quote(reg, safe='')}" if reg else "/"
+        base = str(request.scope.get("root_path", "")).rstrip("/")
+        target = f"{base}/reports/{quote(reg, safe='')}" if reg else f"{base}/"
         return RedirectResponse(target, status_code=303)
 
     def report(request: Request) -> Response:
@@ -164,16 +227,10 @@ def create_app(
     async def unreadable(request: Request, exc: Exception) -> Response:
         # the database is down or locked: say so (503), on /healthz too
         log.warning("status page: %s", exc)
-        if request.url.path in ("/healthz", "/api/status"):
+        if request.url.path.endswith(DIRECT):
             return PlainTextResponse(f"unhealthy: {exc}\n", status_code=503)
         return page(request, "error.html", 503, title="The database cannot be read",
                     message=str(exc))
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        yield
-        if owned:
-            store.close()
 
     app = Starlette(
         routes=[
@@ -182,12 +239,88 @@ def create_app(
             Route("/reports/{reg}", report, methods=["GET"]),
             Route("/api/status", api_status, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers={HTTPException: not_found, ToeflAccessError: unreadable},
+    )
+    app.state.health = lambda: current_health(board.version(store), clock())
+    return app
+
+
+def _site(
+    stores: Mapping[str, Store | None],
+    feeds: Mapping[str, Starlette],
+    *,
+    env: jinja2.Environment,
+    clock: Callable[[], dt.datetime],
+    static: Mount,
+    lifespan: Any,
+) -> Starlette:
+    """Several integrations: an index of their health at ``/``, each one's pages under
+    ``/i/NAME/``, and ``/api/status`` and ``/healthz`` for all of them."""
+
+    def each() -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, store in stores.items():
+            if store is None:
+                out[name] = {"healthy": False, "reasons": [
+                    "never synced: there is no database yet (run `toefl-access sync --all`)"]}
+                continue
+            try:
+                out[name] = feeds[name].state.health().to_json()
+            except ToeflAccessError as exc:
+                out[name] = {"healthy": False, "reasons": [f"the database cannot be read: {exc}"]}
+        return out
+
+    def index(request: Request) -> Response:
+        found = each()
+        rows = [
+            {
+                "name": name, "healthy": h["healthy"],
+                "reason": (h.get("reasons") or [""])[0],
+                "watermark": _instant(h.get("watermark")),
+                "age": dt.timedelta(seconds=h["watermark_age_seconds"])
+                if h.get("watermark_age_seconds") is not None else None,
+                "key": h.get("key", "unknown"),
+                "exit_code": (h.get("last_run") or {}).get("exit_code"),
+                "alerts": [a["event"] for a in h.get("alerts", [])],
+            }
+            for name, h in found.items()
+        ]  # fmt: skip
+        return _render(env, request, "site.html", rows=rows, site=True, checked=clock(),
+                       healthy=all(r["healthy"] for r in rows))  # fmt: skip
+
+    def api_status(request: Request) -> Response:
+        found = each()
+        return JSONResponse({"healthy": all(h["healthy"] for h in found.values()),
+                             "integrations": found})  # fmt: skip
+
+    def healthz(request: Request) -> Response:
+        bad = [f"{name}: {'; '.join(h['reasons'])}" for name, h in each().items()
+               if not h["healthy"]]  # fmt: skip
+        if not bad:
+            return PlainTextResponse("ok\n")
+        return PlainTextResponse("unhealthy: " + "\n".join(bad) + "\n", status_code=503)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code != 404:
+            return PlainTextResponse(f"{exc.status_code} {exc.detail}\n", exc.status_code)
+        return _render(env, request, "missing.html", 404, title="Not found", reg=None)
+
+    return Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Route("/api/status", api_status, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            static,
+            *(Mount(f"/i/{quote(name, safe='')}", app=feed) for name, feed in feeds.items()),
+        ],
+        exception_handlers={HTTPException: not_found},
         lifespan=lifespan,
     )
-    return Guard(app, token=token)
+
+
+def _instant(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 class Guard:
@@ -231,7 +364,7 @@ class Guard:
         if given is not None:
             if not _same(given.encode(), self.token):
                 return _unauthorized()
-            if request.url.path in DIRECT:
+            if request.url.path.endswith(DIRECT):
                 return None  # an uptime monitor: the answer itself, no cookie
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
