@@ -62,18 +62,7 @@ def toefl_access_dlt() -> None:
             destination=DESTINATION,
             dataset_name=f"{DATASET_PREFIX}{source_name}",
         )
-        source = toefl_access.dlt.scores(
-            initial_since=integration.since,  # the first run; later runs go on from the state
-            base_url=integration.base_url,
-            authcode_file=integration.authcode_file,
-            window=settings.window,
-            lookback=settings.lookback,
-            lag=settings.lag,
-            concurrency=settings.concurrency,
-            sensitive=settings.sensitive,
-            hash_key_file=settings.hash_key_file,
-            integration=name,
-        )
+        source = toefl_access.dlt.scores_for(integration, settings)
         # finishes a package a killed run left, then loads this run's windows; raises the
         # project's errors (a refused key) and FailedWindowsError after loading the rest
         info = toefl_access.dlt.run(pipeline, source)

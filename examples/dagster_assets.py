@@ -45,18 +45,7 @@ class Warehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 def source_for(integration: Integration, settings: Settings) -> Any:
     """The dlt source of one integration: its key file and URL, the shared sync settings."""
-    return toefl_access.dlt.scores(
-        initial_since=integration.since,  # the first run; later runs go on from the state
-        base_url=integration.base_url,
-        authcode_file=integration.authcode_file,
-        window=settings.window,
-        lookback=settings.lookback,
-        lag=settings.lag,
-        concurrency=settings.concurrency,
-        sensitive=settings.sensitive,
-        hash_key_file=settings.hash_key_file,
-        integration=integration.name,
-    )
+    return toefl_access.dlt.scores_for(integration, settings)
 
 
 def integration_asset(integration: Integration, settings: Settings) -> dg.AssetsDefinition:

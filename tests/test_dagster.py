@@ -117,4 +117,4 @@ def test_the_airflow_dag_compiles_and_maps_a_task_per_integration() -> None:
     assert {"toefl_access_dlt", "integrations", "load_integration"} <= functions
     assert "load_integration.expand(name=integrations())" in text
     assert "toefl_access.dlt.run(pipeline, source)" in text
-    assert "authcode_file=integration.authcode_file" in text  # the key is read by the task
+    assert "toefl_access.dlt.scores_for(integration, settings)" in text  # key read by the task

@@ -29,7 +29,7 @@ except ModuleNotFoundError as exc:
 
 from toefl_access.dlt.columns import KEY, POSITION, TABLES, columns
 from toefl_access.dlt.running import FailedWindowsError, last_run, run
-from toefl_access.dlt.source import scores, source_name
+from toefl_access.dlt.source import scores, scores_for, source_name
 
 __all__ = [
     "KEY",
@@ -40,5 +40,6 @@ __all__ = [
     "last_run",
     "run",
     "scores",
+    "scores_for",
     "source_name",
 ]

@@ -29,7 +29,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -66,7 +65,8 @@ from toefl_access.errors import (
 )
 from toefl_access.formats.parse import parse_table
 from toefl_access.formats.sensitive import MIN_KEY_BYTES, MODES, Protector, read_key_file
-from toefl_access.sync.windows import Window, floor_to_grid, plan
+from toefl_access.settings import Integration, Settings
+from toefl_access.sync.windows import Window, floor_to_grid, in_flight, plan
 
 log = logging.getLogger("toefl_access.dlt")
 
@@ -201,21 +201,7 @@ def _in_order(
     depth: int,
 ) -> Iterator[tuple[Window, Future[Fetched]]]:
     """The windows with their fetches, in window order, ``depth`` fetches in flight."""
-    pending: deque[tuple[Window, Future[Fetched]]] = deque()
-    todo = iter(windows)
-    try:
-        for w in todo:
-            pending.append((w, pool.submit(_fetch, client, w, protector)))
-            if len(pending) >= depth:
-                break
-        while pending:
-            yield pending.popleft()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_fetch, client, nxt, protector)))
-    finally:
-        for _, future in pending:
-            future.cancel()
+    return in_flight(windows, lambda w: pool.submit(_fetch, client, w, protector), depth)
 
 
 def answers(
@@ -458,3 +444,21 @@ def _instant_text(value: str | dt.date | None) -> str | None:
 
 def _duration_text(value: str | dt.timedelta) -> str:
     return value if isinstance(value, str) else format_duration(parse_duration(value))
+
+
+def scores_for(integration: Integration, settings: Settings) -> DltSource:
+    """The source of one ``[[integration]]`` of the settings file: its key file, URL and
+    first start, with the file's shared sync settings (what the recipes in ``examples/``
+    run for each integration)."""
+    return scores(
+        initial_since=integration.since,  # the first run; later runs go on from the state
+        base_url=integration.base_url,
+        authcode_file=integration.authcode_file,
+        window=settings.window,
+        lookback=settings.lookback,
+        lag=settings.lag,
+        concurrency=settings.concurrency,
+        sensitive=settings.sensitive,
+        hash_key_file=settings.hash_key_file,
+        integration=integration.name,
+    )

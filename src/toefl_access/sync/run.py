@@ -20,9 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,7 +41,7 @@ from ..formats.sensitive import Protector, protector_for
 from ..store import Store, WindowCounts
 from ..store.writing import compress_body
 from .preparing import Prepared, prepare_answer
-from .windows import DEFAULT_LAG, DEFAULT_LOOKBACK, DEFAULT_WINDOW, Window, plan
+from .windows import DEFAULT_LAG, DEFAULT_LOOKBACK, DEFAULT_WINDOW, Window, in_flight, plan
 
 log = logging.getLogger("toefl_access.sync")
 
@@ -203,23 +202,6 @@ def _fetch(
         return body, exc
 
 
-def _ahead(
-    pool: ThreadPoolExecutor, client: BodySource, windows: Sequence[Window], fmt: str, depth: int,
-    finish: Callable[[bytes, str], Any] | None = None,
-) -> Iterator[tuple[Window, Future[Any]]]:
-    """Windows with their fetches, in order, keeping ``depth`` fetches in flight."""
-    pending: deque[tuple[Window, Future[Any]]] = deque()
-    todo = iter(windows)
-    for w in todo:
-        pending.append((w, pool.submit(_fetch, client, w, fmt, finish)))
-        if len(pending) >= depth:
-            break
-    while pending:
-        yield pending.popleft()
-        nxt = next(todo, None)
-        if nxt is not None:
-            pending.append((nxt, pool.submit(_fetch, client, nxt, fmt, finish)))
-
 
 def _run(
     client: BodySource,
@@ -245,8 +227,10 @@ def _run(
                 return ready, None  # the archive has it: the writer will not store it again
             return ready, compress_body(ready.body)
 
-        stream = _ahead(
-            pool, client, result.windows, settings.format, settings.concurrency, finish
+        fmt = settings.format
+        stream = in_flight(
+            result.windows, lambda w: pool.submit(_fetch, client, w, fmt, finish),
+            settings.concurrency,
         )
         for w, future in stream:
             try:

@@ -12,7 +12,11 @@ has not been completed since (``retry``), wherever it lies.
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..api.dates import UTC, api_format, format_duration, to_utc
 from ..errors import DateError, UsageError
@@ -97,3 +101,29 @@ def plan(
         again = {Window(to_utc(a), min(to_utc(b), horizon)) for a, b in retry if to_utc(a) < first}
         windows = sorted(w for w in again if w.start < w.end) + windows
     return windows
+
+
+T = TypeVar("T")
+
+
+def in_flight(
+    windows: Iterable[Window], submit: Callable[[Window], Future[T]], depth: int
+) -> Iterator[tuple[Window, Future[T]]]:
+    """The windows with their fetches (``submit(window)``), in window order, keeping
+    ``depth`` fetches in flight; fetches not yet handed out are cancelled when the caller
+    stops early."""
+    pending: deque[tuple[Window, Future[T]]] = deque()
+    todo = iter(windows)
+    try:
+        for w in todo:
+            pending.append((w, submit(w)))
+            if len(pending) >= depth:
+                break
+        while pending:
+            yield pending.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, submit(nxt)))
+    finally:
+        for _, future in pending:
+            future.cancel()
