@@ -438,3 +438,18 @@ def test_the_mock_counts_requests_in_flight_until_their_bodies_end() -> None:
         a.read()
         assert api.in_flight == 1 and b.status_code == 200  # b is closed unread below
     assert api.in_flight == 0 and api.max_in_flight == 2
+
+
+def test_sync_integration_syncs_only_the_named_ones(tmp_path: Path, mock_url: str) -> None:
+    write_config(tmp_path, mock_url)
+    result = cli("sync", "--integration", "south", "--integration", "north",
+                 "--until", "2026-11-26")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(line.split()[0] for line in result.stdout.splitlines()[:2]) == [
+        "north", "south"]
+    assert registrations(tmp_path / "south.db") and registrations(tmp_path / "north.db")
+    assert not (tmp_path / "west.db").exists()
+    unknown = cli("sync", "--integration", "east")
+    assert unknown.exit_code == 1
+    assert "no [[integration]] is called 'east' in the settings (north, south, west)" in (
+        unknown.output)

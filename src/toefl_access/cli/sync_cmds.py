@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +163,8 @@ def _when(value: dt.datetime | None) -> str:
 @click.option("--sandbox", is_flag=True, help="Use the vendor's test endpoint.")
 @click.option("--all", "all_", is_flag=True,
               help="Sync every [[integration]] of the settings, each into its own database.")
+@click.option("--integration", "only", multiple=True, metavar="NAME",
+              help="Sync only this [[integration]] (again for more): --all for some.")
 @click.option("--pool", type=click.IntRange(1, 256), default=16, show_default=True,
               help="With --all: requests in flight at most, across all the integrations.")
 @settings_options
@@ -178,6 +181,7 @@ def sync_cmd(
     wait: bool,
     sandbox: bool,
     all_: bool,
+    only: tuple[str, ...],
     pool: int,
     config_path: str | None,
     db_url: str | None,
@@ -190,8 +194,9 @@ def sync_cmd(
     After the run, or when it fails, alerts go out through the [alerts] channels (see
     `alerts --help`); they never change the exit code.
 
-    --all syncs every [[integration]] of the settings at once, each with its own key and
-    database, with at most --pool requests in flight across them; it prints a line per
+    --all syncs every [[integration]] of the settings (--integration NAME: that one) at
+    once, each with its own key and database, with at most --pool requests in flight across
+    them; it prints a line per
     integration and exits with the worst code (2 before 3 before 1), naming who set it.
     """
     from ..store import open_store
@@ -203,6 +208,10 @@ def sync_cmd(
         config_path, db=db_url, window=window, lookback=lookback, lag=lag,
         concurrency=concurrency, format=fmt, sensitive=sensitive, layout=layout,
     )  # fmt: skip
+    if only:  # some of the integrations, as --all runs them
+        conf = replace(conf, integrations=tuple(conf.integration(name)
+                                                for name in dict.fromkeys(only)))
+        all_ = True
     if all_ and (db_url or sandbox):
         raise UsageError(
             f"--all syncs each [[integration]] into its own database with its own URL; "
