@@ -186,7 +186,7 @@ def _absent(reason: str, now: dt.datetime, max_age: dt.timedelta) -> Health:
 def status_all(conf: Settings, *, max_age: dt.timedelta, as_json: bool, check: bool) -> None:
     """``status`` for every integration: a table (or JSON); exits 1 with ``check`` when
     any is not healthy."""
-    from ..ops.health import iso
+    from ..ops.health import age, iso
     from ..store import mask_url
 
     found = healths(conf, max_age)
@@ -208,8 +208,9 @@ def status_all(conf: Settings, *, max_age: dt.timedelta, as_json: bool, check: b
         else:
             state = f"[red]NOT OK[/red]: {escape(_headline(h.reasons[0]))}"
         mark = iso(h.watermark)
-        watermark = f"{mark} ({_age(h.watermark_age)} ago)" if mark and h.watermark_age \
-            is not None else "none"  # fmt: skip
+        watermark = "none"
+        if mark and h.watermark_age is not None:
+            watermark = f"{mark} ({age(max(h.watermark_age, dt.timedelta(0)))} ago)"
         key = f"[red]{h.key.state}[/red]" if h.key.state == "refused" else h.key.state
         run = h.last_run
         last = "none" if run is None else (
@@ -232,11 +233,3 @@ def _headline(reason: str, limit: int = 100) -> str:
     head = reason.split(": ", 1)[0]
     return head if len(head) <= limit else head[: limit - 1] + "…"
 
-
-def _age(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 3600:
-        return f"{max(seconds, 0) // 60} min"
-    if seconds < 86400 * 2:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"

@@ -319,6 +319,7 @@ def status_cmd(runs: int, max_age: str, as_json: bool, check: bool, integration:
     ...} and --check exits 1 when any is not healthy.
     """
     from ..formats.sensitive import META_MODE, describe
+    from ..ops.health import age as how_old
     from ..ops.health import health
     from ..store import open_store
 
@@ -368,9 +369,8 @@ def status_cmd(runs: int, max_age: str, as_json: bool, check: bool, integration:
     console.print(f"Watermark: {_when(st.watermark)}")
     console.print(f"[yellow]{personal}[/yellow]" if "CLEAR" in personal else personal)
     if st.last_new_report is not None:
-        console.print(
-            f"Last new report: {_when(st.last_new_report)} ({_ago(now - st.last_new_report)} ago)"
-        )
+        last = st.last_new_report
+        console.print(f"Last new report: {_when(last)} ({how_old(now - last)} ago)")
     else:
         console.print("Last new report: none yet")
     if st.lock is not None:
@@ -439,14 +439,6 @@ def _loose_file(url: str) -> str | None:
         f"personal data: chmod 600 {path}"
     )
 
-
-def _ago(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400 * 2:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
 
 
 @main.group("db")

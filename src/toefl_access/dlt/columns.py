@@ -93,11 +93,7 @@ def _hint(t: pa.DataType) -> TColumnSchema:
 def _data_hints() -> tuple[tuple[str, TColumnSchema], ...]:
     """The data fields of the built-in layouts (current first, the fields of the store's
     FIELD_KINDS), each with the hint of its Arrow type."""
-    out: dict[str, TColumnSchema] = {}
-    for name in (layouts.CURRENT, layouts.LEGACY):
-        for f in layouts.builtin(name).data_fields:
-            out.setdefault(f.name, _hint(arrow_type(f)))
-    return tuple(out.items())
+    return tuple((f.name, _hint(arrow_type(f))) for f in layouts.builtin_fields())
 
 
 #: The tables of the source: the current revisions, every sighting, records without a key.

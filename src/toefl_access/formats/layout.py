@@ -258,6 +258,17 @@ def builtin(name: str) -> Layout:
     return parse_layout_csv(text, name=name)
 
 
+@cache
+def builtin_fields() -> tuple[Field, ...]:
+    """Every data field of the built-in layouts, once by name: the current layout's, then
+    the legacy-only ones (the columns of the store, the exports and the status page)."""
+    out: dict[str, Field] = {}
+    for name in BUILTIN:
+        for f in builtin(name).data_fields:
+            out.setdefault(f.name, f)
+    return tuple(out.values())
+
+
 def load(name_or_path: str | Path) -> Layout:
     """A built-in layout by name, or a layout file by path."""
     key = str(name_or_path)

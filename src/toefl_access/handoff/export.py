@@ -80,9 +80,8 @@ def columns() -> dict[str, Column]:
     """Every column by name: ``change``, the data fields of the built-in layouts (current
     first, then legacy-only), then the metadata."""
     out = {"change": _META[0]}
-    for name in (layouts.CURRENT, layouts.LEGACY):
-        for f in layouts.builtin(name).data_fields:
-            out.setdefault(f.name, Column(f.name, f.kind, f.label or f.name, f.name))
+    out.update((f.name, Column(f.name, f.kind, f.label or f.name, f.name))
+               for f in layouts.builtin_fields())
     out.update((c.name, c) for c in _META[1:])
     return out
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from ..errors import KEY_ADVICE
 from ..store import AlertEvent, FailedWindow, KeyHistory, RunSummary, Store
 
-__all__ = ["DEFAULT_MAX_AGE", "Health", "KeyHealth", "LastRun", "health", "iso"]
+__all__ = ["DEFAULT_MAX_AGE", "Health", "KeyHealth", "LastRun", "age", "health", "iso"]
 
 DEFAULT_MAX_AGE = dt.timedelta(days=2)
 _EXIT_MEANING = {
@@ -221,13 +221,14 @@ def _reasons(
         out.append("no time is covered yet")
     elif now - watermark > max_age:
         out.append(
-            f"the watermark {iso(watermark)} is {_age(now - watermark)} old "
-            f"(more than {_age(max_age)}): the sync is not keeping up or not running"
+            f"the watermark {iso(watermark)} is {age(now - watermark)} old "
+            f"(more than {age(max_age)}): the sync is not keeping up or not running"
         )
     return out
 
 
-def _age(delta: dt.timedelta) -> str:
+def age(delta: dt.timedelta) -> str:
+    """``5 min``, ``7 h``, ``3 days``: how people say an age (the page, status, reasons)."""
     seconds = int(delta.total_seconds())
     if seconds >= 2 * 86400:
         return f"{seconds // 86400} days"

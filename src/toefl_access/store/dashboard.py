@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from . import schema as s
-from .core import _current_revision, merge
-from .structs import DepartmentCount
+from .core import merge
+from .reading import SCALES, Tallies, count_tallies
 
 if TYPE_CHECKING:
     from .base import Store
@@ -42,8 +42,6 @@ __all__ = [
     "version",
 ]
 
-#: The scale keys, as in :meth:`Store.status` ``by_scale``.
-SCALES = ("0-120", "1-6", "both", "none")
 DayState = Literal["covered", "partial", "failed", "none"]
 #: The states of a day in :func:`coverage_calendar`.
 STATES: tuple[DayState, ...] = ("covered", "partial", "failed", "none")
@@ -206,43 +204,11 @@ def distributions(store: Store) -> Distributions:
     return Distributions(total, bands)
 
 
-@dataclass(frozen=True)
-class Tallies:
-    """Reports by scale (over :data:`SCALES`) and by department (most reports first), and
-    the size of the database: its schema revision, revisions and archived answers."""
-
-    by_scale: dict[str, int]
-    by_department: list[DepartmentCount]
-    schema: str
-    revisions: int
-    archived_responses: int
-
-
 def tallies(store: Store) -> Tallies:
-    """The counts of :class:`Tallies`. By scale is one ``GROUP BY`` over the reports; by
-    department reads only its index (grouping both in one query was slower: the scale needs
-    every row, so the department index could not serve it)."""
-    c = s.score_reports.c
-    count = sa.func.count()
-    scale = s.scale_of()
+    """The counts of :class:`Tallies` (what :meth:`Store.status` counts, without its
+    whole-table ordering check)."""
     with store._guard("counting the reports"), store._read() as conn:
-        by_scale = dict.fromkeys(SCALES, 0)
-        for name, n in conn.execute(sa.select(scale, count).group_by(scale)):
-            by_scale[name] = n
-        departments = [
-            DepartmentCount(inst, dept, n)
-            for inst, dept, n in conn.execute(
-                sa.select(c.institution_code, c.department_code, count)
-                .group_by(c.institution_code, c.department_code)
-                .order_by(count.desc(), c.institution_code, c.department_code)
-            )
-        ]
-        revisions, archived = (
-            conn.execute(sa.select(count).select_from(t)).scalar_one()
-            for t in (s.report_revisions, s.response_archive)
-        )
-        schema = _current_revision(conn)
-    return Tallies(by_scale, departments, schema, revisions, archived)
+        return count_tallies(conn)
 
 
 def version(store: Store) -> tuple[Any, ...]:

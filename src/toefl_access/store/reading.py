@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -80,26 +81,10 @@ class StoreReader(StoreCore):
     def status(self, *, runs: int = 10) -> StoreStatus:
         """The watermark, gaps, the last ``runs`` runs, counts by scale and by department."""
         c = s.score_reports.c
-        scale = s.scale_of().label("scale")
         with self._guard("reading the status"), self._read() as conn:
-            revision = _current_revision(conn)
             count = sa.func.count()
             reports, last_new = conn.execute(sa.select(count, sa.func.max(c.first_seen))).one()
-            by_scale = dict.fromkeys(("0-120", "1-6", "both", "none"), 0)
-            for name, n in conn.execute(sa.select(scale, count).group_by(scale)):
-                by_scale[name] = n
-            departments = [
-                DepartmentCount(inst, dept, n)
-                for inst, dept, n in conn.execute(
-                    sa.select(c.institution_code, c.department_code, count)
-                    .group_by(c.institution_code, c.department_code)
-                    .order_by(count.desc(), c.institution_code, c.department_code)
-                )
-            ]
-            n_revisions, n_archive = (
-                conn.execute(sa.select(count).select_from(t)).scalar_one()
-                for t in (s.report_revisions, s.response_archive)
-            )
+            t = count_tallies(conn)
             ledger = self._runs(conn, runs)
             misordered = _misordered(conn)
             wc = s.window_coverage.c
@@ -108,16 +93,16 @@ class StoreReader(StoreCore):
         return StoreStatus(
             url=self.url,
             backend=self.backend,
-            revision=revision,
+            revision=t.schema,
             reports=reports,
-            revisions=n_revisions,
-            archived_responses=n_archive,
+            revisions=t.revisions,
+            archived_responses=t.archived_responses,
             watermark=cov[-1][1] if cov else None,
             coverage=cov,
             gaps=[(a[1], b[0]) for a, b in itertools.pairwise(cov)],
             last_new_report=last_new,
-            by_scale=by_scale,
-            by_department=departments,
+            by_scale=t.by_scale,
+            by_department=t.by_department,
             runs=ledger,
             lock=self.lock_holder(),
             misordered=misordered,
@@ -219,6 +204,48 @@ class StoreReader(StoreCore):
                                  m["failed_at"])
                 )
         return out
+
+
+#: The scale keys of :func:`~toefl_access.store.schema.scale_of`, as ``by_scale`` has them.
+SCALES = ("0-120", "1-6", "both", "none")
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Reports by scale (over :data:`SCALES`) and by department (most reports first), and
+    the size of the database: its schema revision, revisions and archived answers."""
+
+    by_scale: dict[str, int]
+    by_department: list[DepartmentCount]
+    schema: str
+    revisions: int
+    archived_responses: int
+
+
+def count_tallies(conn: sa.Connection) -> Tallies:
+    """The counts of :class:`Tallies` (``status`` and the status page). By scale is one
+    ``GROUP BY`` over the reports; by department reads only its index (grouping both in one
+    query was slower: the scale needs every row, so the department index could not serve
+    it)."""
+    c = s.score_reports.c
+    count = sa.func.count()
+    scale = s.scale_of()
+    by_scale = dict.fromkeys(SCALES, 0)
+    for name, n in conn.execute(sa.select(scale, count).group_by(scale)):
+        by_scale[name] = n
+    departments = [
+        DepartmentCount(inst, dept, n)
+        for inst, dept, n in conn.execute(
+            sa.select(c.institution_code, c.department_code, count)
+            .group_by(c.institution_code, c.department_code)
+            .order_by(count.desc(), c.institution_code, c.department_code)
+        )
+    ]
+    revisions, archived = (
+        conn.execute(sa.select(count).select_from(t)).scalar_one()
+        for t in (s.report_revisions, s.response_archive)
+    )
+    return Tallies(by_scale, departments, _current_revision(conn), revisions, archived)
 
 
 def run_kind(params: sa.ColumnElement[str]) -> sa.ColumnElement[str]:

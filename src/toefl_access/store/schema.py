@@ -90,11 +90,7 @@ def _sql_type(kind: str) -> sa.types.TypeEngine[Any]:
 
 def field_kinds() -> dict[str, str]:
     """Every data field of the built-in layouts (current first, then legacy-only) by kind."""
-    kinds: dict[str, str] = {}
-    for name in (layouts.CURRENT, layouts.LEGACY):
-        for f in layouts.builtin(name).data_fields:
-            kinds.setdefault(f.name, f.kind)
-    return kinds
+    return {f.name: f.kind for f in layouts.builtin_fields()}
 
 
 FIELD_KINDS = field_kinds()

@@ -25,6 +25,7 @@ from ..handoff.history import (
     same_person,
 )
 from ..ops.health import Health, exit_code_of, health
+from ..ops.health import age as health_age
 from ..store import AlertEvent, LockHolder, RunSummary, Store
 from ..store import dashboard as board
 from ..store import schema as s
@@ -52,15 +53,7 @@ DAY_SERIES = (
 DAYS = 90
 
 
-def _labels() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name in (layouts.CURRENT, layouts.LEGACY):
-        for f in layouts.builtin(name).data_fields:
-            out.setdefault(f.name, f.label)
-    return out
-
-
-LABELS = _labels()
+LABELS = {f.name: f.label for f in layouts.builtin_fields()}
 
 
 def text(value: Any) -> str:
@@ -234,14 +227,7 @@ def age(delta: dt.timedelta | None) -> str:
     """``5 min``, ``7 h``, ``3 days``."""
     if delta is None:
         return ""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return "in the future"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
+    return "in the future" if delta < dt.timedelta(0) else health_age(delta)
 
 
 # -- a registration number ----------------------------------------------------------------
