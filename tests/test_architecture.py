@@ -23,7 +23,8 @@ ALLOWED = {
     "mock": {"formats", "api"},
     "ops": {"formats", "api", "store", "sync"},
     "web": {"formats", "api", "store", "sync", "handoff", "ops"},
-    "cli": {"formats", "api", "store", "sync", "handoff", "mock", "ops", "web"},
+    "match": {"formats", "api", "store"},
+    "cli": {"formats", "api", "store", "sync", "handoff", "mock", "ops", "web", "match"},
     "dlt": {"formats", "api", "store", "sync"},
 }
 TOP = {"errors", "settings", "_version", "__init__", "__main__"}

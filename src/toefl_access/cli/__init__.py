@@ -12,6 +12,7 @@ from . import (
     api_cmds,  # noqa: F401
     export_cmds,  # noqa: F401
     history_cmds,  # noqa: F401
+    match_cmds,  # noqa: F401
     mock_cmds,  # noqa: F401
     ops_cmds,  # noqa: F401
     parse_cmds,  # noqa: F401

@@ -27,7 +27,8 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
 @click.option("--columns", metavar="A,B,...",
               help="Only these columns, in this order (field names or _layout, _line, "
               "_warnings, _format, _first_seen, _last_seen, _changed_at, _revisions, "
-              "_cancelled, _cancelled_at, _cancel_reason, _extra, _report_key).")
+              "_cancelled, _cancelled_at, _cancel_reason, _extra, _report_key, "
+              "applicant_id).")
 @click.option("--where", "where", multiple=True, metavar="FIELD=VALUE",
               help="Only reports whose FIELD equals VALUE (typed; empty VALUE: blank). "
               "Repeat it: the same field ORs, different fields AND. Also _layout, _format, "
@@ -44,11 +45,15 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
 @click.option("--plain", is_flag=True,
               help="CSV for loaders rather than Excel: no BOM, values without the "
               "=\"0123\" protection.")
+@click.option("--applicant-id", "applicant_id", is_flag=True,
+              help="Add an applicant_id column first: the applicant confirmed for the "
+              "report's test (toefl-access match confirm), else the one the latest match "
+              "run matched, unless rejected; blank when none. Not with --to scorelink.")
 @settings_options
 def export_cmd(
     to: str, out: str | None, columns: str | None, where: tuple[str, ...],
     changed_since: dt.datetime | None, since_last: str | None, headers: str, plain: bool,
-    config_path: str | None, db_url: str | None,
+    applicant_id: bool, config_path: str | None, db_url: str | None,
 ) -> None:
     """Export stored reports for a CRM, student system or warehouse.
 
@@ -57,6 +62,7 @@ def export_cmd(
     for loaders that already read ScoreLink files (cancelled reports are left out).
     --since-last NAME gives exactly what is new, changed or cancelled since the previous
     export under NAME; if the export fails, the next one repeats it rather than skipping.
+    --applicant-id attaches each report to its applicant (see `toefl-access match`).
     """
     chosen = parse_columns(columns) if columns is not None else None
     url = existing_db(load_settings(config_path, db=db_url).db)
@@ -66,7 +72,7 @@ def export_cmd(
         result = export(
             store, to=to, output=out, stdout=stdout, columns=chosen, where=where,
             changed_since=changed_since, since_last=since_last, headers=headers,
-            excel=not plain,
+            excel=not plain, applicant_id=applicant_id,
         )
     for note in result.notes:
         click.echo(f"Note: {note}", err=True)

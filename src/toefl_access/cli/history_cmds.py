@@ -6,19 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import UsageError
+from ..errors import UsageError, printable
 from .base import main
 from .configured import existing_db, load_settings, settings_options
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads only for the commands that use it
     from ..handoff.history import Change
+    from ..store import MatchDecision, MatchProposal, MatchRun
     from ..store.history import CancelOutcome, CancelRequest, ReportHistory
 
 #: The fields ``show`` lists without ``--all`` (when they hold a value), besides every field
@@ -87,7 +88,9 @@ def show_cmd(
     when it arrived (received_at, the sync or replay run) and a note when it arrived after a
     newer one (a backfill), the fields that changed from the revision before (field: old ->
     new), and whether the report is cancelled, with the reason. Reports of other
-    registration numbers that carry the same hashed ID number are listed at the end.
+    registration numbers that carry the same hashed ID number are listed at the end, then
+    the applicant the test is attached to, if any (see `toefl-access match`): people's
+    current decisions and the latest match run's proposals.
     """
     from ..handoff.history import arrived_after, history_changes, parse_registration, same_person
     from ..store import open_store
@@ -106,11 +109,12 @@ def show_cmd(
             )
         runs = store.run_params(sorted({r["run_id"] for h in reports for r in h.revisions}))
         others = same_person(store, reports, reg)
+        matches = _matches(store, reg)
     kinds = {i: "replay" if p.get("replay") else "sync" for i, p in runs.items()}
     diffs = [history_changes(h) for h in reports]
     lates = [arrived_after(h) for h in reports]
     if fmt == "json":
-        _show_json(reg, reports, diffs, lates, kinds, others)
+        _show_json(reg, reports, diffs, lates, kinds, others, matches)
         return
     console = Console(highlight=False)
     current = reports[-1].revisions[-1]["fields"] if reports[-1].revisions else {}
@@ -126,6 +130,58 @@ def show_cmd(
         console.print("The same ID number (by its keyed hash) is also on:")
         for other, test_date, _key in others:
             console.print(f"  registration number {escape(other)}, test date {_text(test_date)}")
+    if matches.decisions or matches.proposals:
+        _show_matches(console, matches)
+
+
+class _Matches(NamedTuple):
+    """What is known of the applicant of a registration number's tests."""
+
+    attached: dict[dt.date, str]
+    decisions: list[MatchDecision]
+    run: MatchRun | None
+    proposals: list[MatchProposal]
+
+
+def _matches(store: Any, reg: str) -> _Matches:
+    decisions = store.match_decisions(registration_number=reg)
+    proposals = store.match_proposals(registration_number=reg)
+    if not (decisions or proposals):
+        return _Matches({}, [], None, [])
+    attached = {date: a for (_, date), a in store.applicant_ids(reg).items()}
+    return _Matches(attached, decisions, store.latest_match_run() if proposals else None,
+                    proposals)  # fmt: skip
+
+
+def _safe(text: str) -> str:
+    """Text from a roster or a decisions file, safe for the terminal and for rich."""
+    return escape(printable(text))
+
+
+def _show_matches(console: Console, m: _Matches) -> None:
+    """The applicant section: what export --applicant-id writes for each test date, the
+    current decisions, and the latest match run's proposals."""
+    console.print()
+    console.print("[bold]Applicant[/bold]")
+    dates = sorted({d.test_date for d in m.decisions} | {p.test_date for p in m.proposals})
+    for date in dates:
+        who = m.attached.get(date)
+        console.print(f"  test date {date.isoformat()}: " + (
+            f"applicant {_safe(who)} (export --applicant-id writes it)" if who
+            else "no applicant attached"))  # fmt: skip
+    for d in m.decisions:
+        note = f": {_safe(d.note)}" if d.note else ""
+        console.print(f"  {d.decision} {_safe(d.applicant_id)} for test date "
+                      f"{d.test_date.isoformat()}, {_when(d.decided_at)} "
+                      f"({_safe(d.source)}){note}")  # fmt: skip
+    if m.proposals:
+        run = (f"match run {m.run.id} ({_when(m.run.at)}, roster {_safe(m.run.roster)})"
+               if m.run else "the latest match run")  # fmt: skip
+        console.print(f"  proposed by {run}:")
+        for p in m.proposals:
+            why = f": {_safe('; '.join(p.reasons))}" if p.reasons else ""
+            console.print(f"    {p.decision} {_safe(p.applicant_id)} for test date "
+                          f"{p.test_date.isoformat()}, score {round(p.score, 3):g}{why}")
 
 
 def _late(after: int | None) -> str:
@@ -207,7 +263,7 @@ def _warning(w: Any) -> str:
 def _show_json(
     reg: str, reports: list[ReportHistory], diffs: list[list[list[Change]]],
     lates: list[list[int | None]], kinds: dict[int, str],
-    others: list[tuple[str, dt.date | None, str]],
+    others: list[tuple[str, dt.date | None, str]], matches: _Matches,
 ) -> None:
     import msgspec
 
@@ -236,6 +292,11 @@ def _show_json(
     out["same_id_number"] = [
         {"registration_number": o, "test_date": d, "report_key": k} for o, d, k in others
     ]
+    out["matches"] = {
+        "applicants": [{"test_date": d, "applicant_id": a}
+                       for d, a in sorted(matches.attached.items())],
+        "decisions": matches.decisions, "run": matches.run, "proposals": matches.proposals,
+    }  # fmt: skip
     sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(out)) + b"\n")
     sys.stdout.flush()
 

@@ -9,7 +9,10 @@ then report metadata: ``_layout``, ``_line`` (of the current revision in its API
 ``_cancelled_at``, ``_cancel_reason``; ``_last_seen``, ``_extra`` and ``_report_key`` on
 request. A delta (``since_last``) or ``changed_since`` export starts with ``change``:
 ``new``, ``changed`` or ``cancelled`` (a report cancelled now is ``cancelled``). Instants
-are UTC.
+are UTC. ``applicant_id=True`` puts an ``applicant_id`` column first: the applicant each
+report's test sitting is attached to (confirmed, or matched and not rejected: see
+:meth:`Store.applicant_ids <toefl_access.store.matching.MatchKeeper.applicant_ids>`), blank
+when none.
 
 A file export is written to a temporary file in the target folder, flushed to disk and
 renamed into place (readable by its owner only: it holds personal data); only then does a
@@ -73,6 +76,8 @@ JSONL_META = ("_format", "_first_seen", "_changed_at", "_revisions", "_cancelled
 DEFAULT_META = ("_layout", "_line", "_warnings", *JSONL_META)
 #: ``where`` names besides the data fields (see :func:`parse_where`).
 WHERE_META = {"_layout": "text", "_format": "text", "_revisions": "int", "_cancelled": "bool"}
+#: The column ``applicant_id=True`` (``--applicant-id``) adds, first; ``--columns`` may place it.
+APPLICANT = Column("applicant_id", "text", "Applicant ID", "applicant_id")
 
 
 @cache
@@ -97,12 +102,16 @@ def _unknown(what: str, name: str, valid: Iterable[str]) -> UsageError:
     return UsageError(f"unknown {what} {name!r}{hint}; valid names: {', '.join(valid)}")
 
 
-def select_columns(names: Sequence[str] | None, *, change: bool) -> tuple[Column, ...]:
+def select_columns(
+    names: Sequence[str] | None, *, change: bool, applicant: bool = False
+) -> tuple[Column, ...]:
     """The columns of an export, in order: ``names`` (validated), or the default set.
 
-    With ``change`` (a delta) the ``change`` column comes first unless ``names`` place it.
+    With ``change`` (a delta) the ``change`` column comes first unless ``names`` place it;
+    with ``applicant`` the ``applicant_id`` column comes before it, unless ``names`` place
+    it (naming it in ``names`` is enough to have it).
     """
-    table = columns()
+    table = {**columns(), APPLICANT.name: APPLICANT}
     if names is None:
         chosen = [*_fields(), *DEFAULT_META]
     else:
@@ -120,6 +129,8 @@ def select_columns(names: Sequence[str] | None, *, change: bool) -> tuple[Column
             raise UsageError("--columns is empty; list names like registration_number,total")
     if change and "change" not in chosen:
         chosen.insert(0, "change")
+    if applicant and APPLICANT.name not in chosen:
+        chosen.insert(0, APPLICANT.name)
     return tuple(table[n] for n in chosen)
 
 
@@ -185,8 +196,13 @@ def stored_record(row: Row) -> Record:
     )
 
 
-def _prepared(rows: Iterable[Row], changes: Counter[str]) -> Iterator[Row]:
+def _prepared(
+    rows: Iterable[Row], changes: Counter[str],
+    applicants: dict[tuple[str, dt.date], str] | None = None,
+) -> Iterator[Row]:
     for row in rows:
+        if applicants is not None:
+            row["applicant_id"] = applicants.get((row["registration_number"], row["test_date"]))
         if row["warnings"]:
             row["warnings"] = msgspec.convert(row["warnings"], list[RecordWarning])
         row["cancelled"] = row["cancelled_at"] is not None
@@ -263,8 +279,10 @@ def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
     own layout's fields, ``_layout``, ``_line``, ``_warnings``, ``_extra`` if any) then the
     :data:`JSONL_META`; ``change`` first in a delta."""
     table = columns()
-    rename = {c.name: c.label for c in table.values()} if spec.labels else None
-    change = bool(spec.columns) and spec.columns[0].name == "change"
+    rename = ({c.name: c.label for c in (*table.values(), APPLICANT)} if spec.labels
+              else None)  # fmt: skip
+    names = {c.name for c in spec.columns}
+    change, applicant = "change" in names, APPLICANT.name in names
     meta = [table[n] for n in JSONL_META]
     get = getter(spec.columns)
     def objects() -> Iterator[dict[str, Any]]:
@@ -273,7 +291,9 @@ def write_jsonl(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:
             if spec.chosen:
                 obj = dict(zip(spec.headers, get(row), strict=True))
             else:
-                obj = {"change": row["change"]} if change else {}
+                obj = {APPLICANT.name: row[APPLICANT.source]} if applicant else {}
+                if change:
+                    obj["change"] = row["change"]
                 obj.update(to_row(stored_record(row)))
                 obj.update((c.name, row[c.source]) for c in meta)
                 if rename:
@@ -383,12 +403,14 @@ def export(
     since_last: str | None = None,
     headers: str = "names",
     excel: bool = True,
+    applicant_id: bool = False,
 ) -> ExportResult:
     """Export stored reports to ``output`` (a file, written atomically) or ``stdout``.
 
     ``since_last=NAME`` exports what is new, changed or cancelled since the last export
     under NAME and then moves its bookmark; it needs a file (standard output cannot be
-    known to be complete). Everything else is checked before the store is read.
+    known to be complete). ``applicant_id`` adds the ``applicant_id`` column first (also
+    when ``columns`` names it). Everything else is checked before the store is read.
     """
     if to not in FORMATS:
         raise UsageError(f"cannot export to {to!r}; use one of {', '.join(FORMATS)}")
@@ -399,6 +421,10 @@ def export(
                          "--headers do not apply")
     if not excel and to != "csv":
         raise UsageError("--plain applies to --to csv only")
+    if to == "scorelink" and applicant_id:
+        raise UsageError("--to scorelink writes the original ScoreLink lines, which have no "
+                         "place for an applicant ID; use --applicant-id with --to csv, jsonl, "
+                         "xlsx or parquet")
     if since_last is not None and not since_last.strip():
         raise UsageError("--since-last needs a name, e.g. --since-last slate")
     if since_last is not None and output in (None, "-"):
@@ -414,14 +440,16 @@ def export(
         if to in BINARY and stdout.isatty():
             raise UsageError(f"{to} is a binary format: write it to a file with -o FILE.{to}")
     delta = since_last is not None or changed_since is not None
-    spec = Spec(select_columns(columns, change=delta), chosen=columns is not None,
-                labels=headers == "labels", excel=excel)
+    spec = Spec(select_columns(columns, change=delta, applicant=applicant_id),
+                chosen=columns is not None, labels=headers == "labels", excel=excel)
     filters = parse_where(where)
     write = WRITERS[to]
     changes: Counter[str] = Counter()
+    applicants = (store.applicant_ids() if any(c is APPLICANT for c in spec.columns)
+                  else None)  # fmt: skip
     with store.export_rows(where=filters, changed_since=changed_since,
                            since_last=since_last) as batch:
-        rows = _prepared(batch.rows, changes)
+        rows = _prepared(batch.rows, changes, applicants)
         if output not in (None, "-"):
             assert output is not None
             target = os.path.abspath(output)
@@ -447,5 +475,23 @@ def export(
             since_last, since=batch.previous.position if batch.previous else None,
             until=batch.until, rows=count, target=target,
         )
+        if applicants is not None and batch.previous is not None:
+            _note_applicant_changes(store, batch.previous, result.notes)
     return result
+
+
+def _note_applicant_changes(store: Store, previous: Bookmark, notes: list[str]) -> None:
+    """A delta holds the reports that changed, not those whose applicant did: say so when
+    matches were decided or run since the previous export under the bookmark's name."""
+    decided, runs = store.match_changes_since(previous.exported_at)
+    if not (decided or runs):
+        return
+    what = " and ".join(x for x in (
+        f"{decided} match decision{'s' if decided != 1 else ''}" if decided else "",
+        f"{runs} match run{'s' if runs != 1 else ''}" if runs else "") if x)
+    notes.append(
+        f"{what} since the previous export under {previous.name!r}: a delta holds the reports "
+        "that changed, not those whose applicant changed; to send every report's current "
+        "applicant, export once without --since-last (with --applicant-id)"
+    )
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from ..errors import UsageError
 from .base import Store
+from .matching import MatchReportCounts
 from .structs import (
     AlertEvent,
     DepartmentCount,
@@ -24,6 +25,9 @@ from .structs import (
     Incoming,
     KeyHistory,
     LockHolder,
+    MatchDecision,
+    MatchProposal,
+    MatchRun,
     RunSummary,
     StoreStatus,
     WindowCounts,
@@ -39,6 +43,10 @@ __all__ = [
     "Incoming",
     "KeyHistory",
     "LockHolder",
+    "MatchDecision",
+    "MatchProposal",
+    "MatchReportCounts",
+    "MatchRun",
     "RunSummary",
     "Store",
     "StoreStatus",

@@ -6,11 +6,12 @@ from __future__ import annotations
 from .alerting import AlertKeeper
 from .exporting import ExportReader
 from .history import HistoryKeeper
+from .matching import MatchKeeper
 from .reading import StoreReader
 from .writing import WindowWriter
 
 
-class Store(WindowWriter, StoreReader, ExportReader, HistoryKeeper, AlertKeeper):
+class Store(WindowWriter, StoreReader, ExportReader, HistoryKeeper, AlertKeeper, MatchKeeper):
     """A score-report database (SQLite or PostgreSQL). Open it with :func:`open_store`.
 
     Every method translates database errors into :class:`~toefl_access.errors.StoreError`

@@ -85,6 +85,11 @@ class StoreCore:
         of ``cancellations`` rows are committed in order (what export bookmarks go by).
         SQLite needs nothing: its write transactions are serial already."""
 
+    def _match_lock(self, conn: sa.Connection) -> None:
+        """Serialise match decisions and match runs (inside their transaction), so that two
+        people cannot confirm one test for two applicants at once, nor two runs leave their
+        proposals mixed. SQLite needs nothing (serial write transactions)."""
+
     def sync_lock(self, wait: bool = False) -> AbstractContextManager[None]:
         """Hold the database's sync lock for a whole run.
 

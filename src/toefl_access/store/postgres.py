@@ -3,8 +3,8 @@
 The sync lock is a session advisory lock (``pg_advisory_lock``) held on a dedicated
 connection for the whole run: the server releases it by itself when that connection ends,
 so a killed run never leaves a stale lock. A row in ``sync_locks`` tells ``status`` and a
-refused second run who holds it. Schema upgrades and cancellations take a transaction-level
-advisory lock each.
+refused second run who holds it. Schema upgrades, cancellations and match decisions take a
+transaction-level advisory lock each.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ LOCK_NAMESPACE = 0x74666C61
 SYNC_LOCK = 1
 MIGRATION_LOCK = 2
 CANCEL_LOCK = 3
+MATCH_LOCK = 4
 _LOCK = "sync"
 
 _PG_TYPES = {"score": "int4", "band": "float8", "date": "date"}
@@ -102,6 +103,9 @@ class PostgresStore(Store):
 
     def _cancel_lock(self, conn: sa.Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, CANCEL_LOCK))
+
+    def _match_lock(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, MATCH_LOCK))
 
     # -- bulk paths -----------------------------------------------------------------------
 

@@ -27,6 +27,13 @@ table                what it holds
 ``window_coverage``  the UTC intervals ``[window_start, window_end)`` written completely
 ``window_failures``  the windows that failed, per run
 ``sync_locks``       who holds the sync lock (SQLite's lock itself; informative on PostgreSQL)
+``match_decisions``  what people decided about an applicant and a test sitting
+                     (``registration_number + test_date``: every copy of that test):
+                     ``confirmed`` or ``rejected``, append-only; a pair's current decision is
+                     its row with the highest id
+``match_runs``       the ledger of ``toefl-access match`` runs: roster, sizes, counts, settings
+``match_proposals``  the pairs the latest match run proposed (``match`` or ``review``, with a
+                     score and its reasons); each run replaces them
 ==================== ==========================================================================
 
 All instants are UTC. SQLite stores them as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (which sorts
@@ -45,7 +52,7 @@ from ..formats import layout as layouts
 from ..formats.record import SECTIONS
 
 #: The newest migration revision; ``open_store`` upgrades any older database to it.
-HEAD = "0006"
+HEAD = "0007"
 #: The name of Alembic's version table (not ``alembic_version``, so that a PostgreSQL
 #: database shared with another Alembic-managed application does not clash).
 VERSION_TABLE = "toefl_access_schema_version"
@@ -335,6 +342,59 @@ store_meta = sa.Table(
     metadata,
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+
+# Matching applicants to test sittings (``toefl-access match``, :mod:`.matching`). A pair is
+# an applicant and a sitting (registration number + test date), which covers every
+# institution and department copy of that test. Decisions are append-only: the current one
+# of a pair is its row with the highest id; history is never rewritten.
+match_decisions = sa.Table(
+    "match_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("applicant_id", sa.Text, nullable=False),
+    sa.Column("registration_number", sa.Text, nullable=False),
+    sa.Column("test_date", sa.Date, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    # Where it came from: ``cli``, or ``csv:FILE:LINE`` for an imported decision.
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.CheckConstraint("decision IN ('confirmed', 'rejected')",
+                       name="ck_match_decisions_decision"),
+    sa.Index("ix_match_decisions_sitting", "registration_number", "test_date"),
+    sa.Index("ix_match_decisions_applicant", "applicant_id"),
+)
+
+# One row per match run; ``counts`` and ``settings`` are JSON objects.
+match_runs = sa.Table(
+    "match_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("roster", sa.Text, nullable=False),
+    sa.Column("applicants", sa.Integer, nullable=False),
+    sa.Column("reports", sa.Integer, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False),
+)
+
+# The proposals of the latest match run only (a run replaces them all), one per pair: the
+# primary key (sitting first) also serves the look-ups of one registration number.
+match_proposals = sa.Table(
+    "match_proposals",
+    metadata,
+    sa.Column("registration_number", sa.Text, primary_key=True),
+    sa.Column("test_date", sa.Date, primary_key=True),
+    sa.Column("applicant_id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("match_runs.id"), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    # The reasons of the score, joined by "; ".
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.CheckConstraint("decision IN ('match', 'review')", name="ck_match_proposals_decision"),
+    sa.Index("ix_match_proposals_applicant", "applicant_id"),
 )
 
 

@@ -187,3 +187,47 @@ class AlertEvent(msgspec.Struct):
     run_id: int | None = None
     delivered: dict[str, str] = msgspec.field(default_factory=dict)
     id: int | None = None
+
+
+class MatchDecision(msgspec.Struct, frozen=True):
+    """What a person decided about an applicant and a test sitting (every institution and
+    department copy of ``registration_number`` on ``test_date``): ``confirmed`` (this is
+    the applicant's test) or ``rejected`` (it is not). ``source`` says where it came from
+    (``cli``, or ``csv:FILE:LINE`` for an imported one); ``decided_at`` (UTC) and ``id``
+    are set by :meth:`Store.decide <toefl_access.store.matching.MatchKeeper.decide>`."""
+
+    applicant_id: str
+    registration_number: str
+    test_date: dt.date
+    decision: str
+    source: str = "cli"
+    note: str | None = None
+    decided_at: dt.datetime | None = None
+    id: int | None = None
+
+
+class MatchProposal(msgspec.Struct, frozen=True):
+    """A pair a match run proposes: ``match`` (attached to the applicant by
+    ``export --applicant-id`` unless rejected) or ``review`` (a person decides), with its
+    score and the reasons for it."""
+
+    applicant_id: str
+    registration_number: str
+    test_date: dt.date
+    score: float
+    decision: str
+    reasons: tuple[str, ...]
+
+
+class MatchRun(msgspec.Struct, frozen=True):
+    """One ``toefl-access match`` run: when, the roster's file name, how many applicants
+    and reports it compared, its counts (``match``, ``review`` and whatever the matcher
+    adds) and its settings (thresholds)."""
+
+    id: int
+    at: dt.datetime
+    roster: str
+    applicants: int
+    reports: int
+    counts: dict[str, int]
+    settings: dict[str, Any]

@@ -1,0 +1,291 @@
+"""Matching applicants to test sittings: blocking, scoring, one decision per pair.
+
+A *sitting* is one test taken (a registration number and a test date); its reports (one
+per institution and department it was sent to) share its decision. The steps:
+
+1. **Blocking.** Each sitting is filed under a few keys: its registration number, e-mail,
+   ID-number hash, date of birth (day and month in either order) with the initial of
+   each of its names, and its first and last names in either order. An applicant is
+   scored only against the sittings that share a key with it, so the work grows with the
+   roster, not with roster x reports.
+2. **Scoring** (:mod:`.score`): every candidate pair that can reach ``review_at`` gets
+   points and reasons. A pair that meets a *deterministic key* (a registration number,
+   or an ID number, or the exact names, each with the exact date of birth) says so first
+   in its reasons.
+3. **Decisions.** A pair at or above ``match_at`` is a ``match``, one between
+   ``review_at`` and ``match_at`` is for ``review``, anything lower is dropped. A sitting
+   is a ``match`` for one applicant at most: when another applicant scores within
+   ``margin`` of the best, every such pair goes to ``review`` (a tie); when the best
+   leads by more, the others are dropped. An applicant may match several sittings
+   (retakes), but only sittings with one date of birth: a match on another date of
+   birth goes to ``review``. People's decisions come first: a ``rejected`` pair is never
+   proposed again, a ``confirmed`` sitting is that applicant's and nobody else's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import pyarrow as pa
+
+from . import compare
+from . import score as sc
+from .roster import Roster
+
+#: ``(applicant_id, registration_number, test_date)``
+PairKey = tuple[str, str, dt.date]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thresholds:
+    """Where a score becomes a ``match`` or a ``review``, and the lead a match needs."""
+
+    match_at: int = 80
+    review_at: int = 45
+    margin: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.review_at <= self.match_at:
+            raise ValueError("review_at must not be above match_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A proposed (or confirmed) pair: an applicant and one sitting."""
+
+    applicant: int  #: row in the roster
+    sitting: int  #: row in :attr:`Sittings.keys`
+    score: int
+    decision: str  #: ``match``, ``review`` or ``confirmed``
+    reasons: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Sittings:
+    """The sittings of the stored reports: their keys, people and reports."""
+
+    keys: list[tuple[str, dt.date]] = field(default_factory=list)
+    people: list[sc.Person] = field(default_factory=list)
+    #: each sitting's reports: ``(institution_code, department_code)``
+    reports: list[list[tuple[str, str]]] = field(default_factory=list)
+    #: each sitting's first row in :attr:`table`
+    rows: list[int] = field(default_factory=list)
+    table: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def values(self, sitting: int) -> dict[str, Any]:
+        """The :data:`REVIEW_FIELDS` of a sitting's first report."""
+        assert self.table is not None
+        row = self.table.select(list(REVIEW_FIELDS)).slice(self.rows[sitting], 1)
+        return {name: row.column(name)[0].as_py() for name in REVIEW_FIELDS}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a match run found."""
+
+    pairs: list[Pair]
+    sittings: Sittings
+    roster: Roster
+    reports: int
+    counts: dict[str, int]
+    #: applicants with no pair at all
+    unmatched: int
+
+
+def sittings_from(table: pa.Table) -> Sittings:
+    """Group report rows (sorted by registration number and test date) into sittings."""
+    cols = {name: table.column(name).to_pylist() for name in PERSON_FIELDS}
+    regs = table.column("registration_number").to_pylist()
+    dates = table.column("test_date").to_pylist()
+    institutions = table.column("institution_code").to_pylist()
+    departments = table.column("department_code").to_pylist()
+    out = Sittings(table=table)
+    countries = lru_cache(maxsize=4096)(lambda *names: names)  # one tuple per country
+    last: tuple[str, dt.date] | None = None
+    for i in range(table.num_rows):
+        key = (regs[i] or "", dates[i])
+        report = (institutions[i] or "", departments[i] or "")
+        if key == last:
+            out.reports[-1].append(report)
+            continue
+        last = key
+        out.keys.append(key)
+        out.reports.append([report])
+        out.rows.append(i)
+        out.people.append(sc.person(
+            cols["first_name"][i], cols["middle_name"][i], cols["last_name"][i],
+            cols["date_of_birth"][i], cols["email"][i], key[0], cols["security_id_number"][i],
+            countries(cols["country_code"][i], cols["country_name"][i],
+                      cols["native_country_code"][i], cols["native_country_name"][i]),
+        ))
+    return out
+
+
+#: The report values a sitting's person is made of.
+PERSON_FIELDS = ("first_name", "middle_name", "last_name", "date_of_birth", "email",
+                 "security_id_number", "country_code", "country_name", "native_country_code",
+                 "native_country_name")
+#: The report values the review file shows next to the roster's.
+REVIEW_FIELDS = ("first_name", "middle_name", "last_name", "date_of_birth", "email",
+                 "country_code")
+
+
+def roster_people(roster: Roster) -> list[sc.Person]:
+    return [
+        sc.person(roster.first_names[i], roster.middle_names[i], roster.last_names[i],
+                  roster.dates_of_birth[i], roster.emails[i],
+                  roster.registration_numbers[i], roster.id_numbers[i],
+                  (roster.countries[i],))
+        for i in range(len(roster))
+    ]
+
+
+def _block_keys(p: sc.Person) -> Iterator[str]:
+    if p.registration_number:
+        yield "r" + p.registration_number
+    if p.email:
+        yield "e" + p.email
+    if p.id_hash:
+        yield "i" + p.id_hash
+    if p.dob:  # with each initial: a pair with the same birthday shares a name's initial
+        lo, hi = sorted((p.dob.month, p.dob.day))
+        for initial in {t[0] for t in p.first.tokens + p.middle.tokens + p.last.tokens}:
+            yield f"d{p.dob.year}-{lo}-{hi}{initial}"
+    if p.first.loose and p.last.loose:
+        yield "n" + "|".join(sorted((p.first.loose, p.last.loose)))
+        a, b = p.first.tokens[0], p.last.tokens[0]
+        if (a, b) != (p.first.folded, p.last.folded):
+            yield "n" + "|".join(sorted((compare.name(a).loose, compare.name(b).loose)))
+
+
+def match(
+    roster: Roster,
+    sittings: Sittings,
+    *,
+    thresholds: Thresholds | None = None,
+    decisions: Mapping[PairKey, str] | None = None,
+    reports: int | None = None,
+) -> Outcome:
+    """Match every applicant of ``roster`` against ``sittings``.
+
+    ``decisions`` are people's current decisions by pair (``confirmed`` or ``rejected``).
+    """
+    decisions = decisions or {}
+    t = thresholds or Thresholds()
+    index: dict[str, list[int]] = defaultdict(list)
+    for s, taker in enumerate(sittings.people):
+        for k in _block_keys(taker):
+            index[k].append(s)
+    sitting_of = {key: s for s, key in enumerate(sittings.keys)}
+    ids = roster.applicant_ids
+    row_of = {a: i for i, a in enumerate(ids)}
+    confirmed: dict[int, int] = {}  # sitting -> applicant row (-1: not in this roster)
+    for (applicant, reg, date), decision in decisions.items():
+        at = sitting_of.get((reg, date))
+        if decision == "confirmed" and at is not None:
+            confirmed[at] = row_of.get(applicant, -1)
+
+    by_sitting: dict[int, list[tuple[int, sc.Scored]]] = defaultdict(list)
+    people = roster_people(roster)
+
+    def floor(s: int) -> int | None:  # a confirmed sitting is scored whatever its score
+        return None if s in confirmed else t.review_at
+
+    for a, person in enumerate(people):
+        seen: set[int] = set()
+        for k in _block_keys(person):
+            seen.update(index.get(k, ()))
+        for s in seen:
+            if s in confirmed and confirmed[s] != a:
+                continue
+            found = sc.score(person, sittings.people[s], floor=floor(s))
+            if found is None:
+                continue
+            keep = found.points >= t.review_at or s in confirmed or (
+                found.key and found.names >= 0)
+            if keep and decisions.get((ids[a], *sittings.keys[s])) != "rejected":
+                by_sitting[s].append((a, found))
+    for s, a in confirmed.items():  # confirmed for an applicant the blocks did not reach
+        if a >= 0 and all(x != a for x, _ in by_sitting.get(s, ())):
+            found = sc.score(people[a], sittings.people[s])
+            assert found is not None
+            by_sitting[s].append((a, found))
+
+    pairs = _decide(by_sitting, confirmed, t)
+    pairs = _one_birth_date(pairs, sittings)
+    pairs.sort(key=lambda p: (sittings.keys[p.sitting], -p.score, ids[p.applicant]))
+    counts = {"match": 0, "review": 0, "confirmed": 0}
+    for p in pairs:
+        counts[p.decision] += 1
+    paired = {p.applicant for p in pairs}
+    return Outcome(
+        pairs, sittings, roster,
+        reports if reports is not None else sum(map(len, sittings.reports)),
+        counts, len(roster) - len(paired),
+    )
+
+
+def _decide(
+    by_sitting: Mapping[int, list[tuple[int, sc.Scored]]], confirmed: Mapping[int, int],
+    t: Thresholds,
+) -> list[Pair]:
+    pairs: list[Pair] = []
+    for s, found in by_sitting.items():
+        if s in confirmed:
+            for a, f in found:
+                if a == confirmed[s]:
+                    pairs.append(Pair(a, s, f.points, "confirmed",
+                                      ("confirmed by a person", *f.reasons)))
+            continue
+        found.sort(key=lambda x: -x[1].points)
+        best = found[0][1].points
+        close = [(a, f) for a, f in found if f.points >= best - t.margin]
+        keyed = [(a, f) for a, f in found if f.key and f.names >= 0]
+        if len(close) == 1 and (best >= t.match_at or found[0] in keyed):
+            a, f = found[0]
+            reasons = (f"key: {f.key}", *f.reasons) if f.key else f.reasons
+            pairs.append(Pair(a, s, f.points, "match", reasons))
+            continue
+        tie = len(close) > 1
+        for a, f in found:
+            if f.points < t.review_at and (a, f) not in keyed:
+                continue
+            if not tie or f.points < best - t.margin:
+                pairs.append(Pair(a, s, f.points, "review", f.reasons))
+            else:
+                others = len(close) - 1
+                pairs.append(Pair(a, s, f.points, "review",
+                                  (*f.reasons, f"tie with {others} other applicant"
+                                   + ("s" if others > 1 else ""))))
+    return pairs
+
+
+_RANK = {"review": 0, "match": 1, "confirmed": 2}
+
+
+def _one_birth_date(pairs: list[Pair], sittings: Sittings) -> list[Pair]:
+    """An applicant's matches on sittings with another date of birth than its best match's
+    go to review."""
+    best: dict[int, Pair] = {}
+    for p in pairs:
+        if p.decision != "review":
+            q = best.get(p.applicant)
+            if q is None or (_RANK[q.decision], q.score) < (_RANK[p.decision], p.score):
+                best[p.applicant] = p
+    out = []
+    for p in pairs:
+        q = best.get(p.applicant)
+        if (p.decision == "match" and q is not None and q is not p
+                and sittings.people[p.sitting].dob != sittings.people[q.sitting].dob):
+            p = Pair(p.applicant, p.sitting, p.score, "review",
+                     (*p.reasons, "applicant matches a report with another date of birth"))
+        out.append(p)
+    return out

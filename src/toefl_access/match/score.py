@@ -1,0 +1,229 @@
+"""The score of one applicant against one test sitting, with its reasons.
+
+A score is the sum of the points of what was found (:data:`POINTS`); every term that counts
+is named in the pair's reasons, so a person can see why a pair scored what it did. Names
+are compared folded (see :mod:`.compare`); the better of the straight reading and the
+first/last swapped one counts.
+
+================================== ======= ==============================================
+reason                             points  when
+================================== ======= ==============================================
+``registration_number exact``        +40   the number the applicant gave is the report's
+``registration_number one off``      +10   one character added, dropped or changed
+``id_number exact``                  +40   same keyed hash of the passport / ID number
+``email exact``                      +25   same address (case ignored)
+``last_name exact``                  +30   same folded name (``Müller`` = ``MUELLER``,
+                                           ``García-Márquez`` = ``garcia marquez``)
+``last_name part of compound``       +26   one's names are some of the other's
+                                           (``García`` in ``García Márquez``)
+``last_name close``                  +24   one edit apart, or ratio >= 0.90
+``last_name similar``                +14   ratio >= 0.80
+``last_name differs``                -15
+``first_name exact``                 +20   (also: first + middle names the same)
+``first_name part of compound``      +16   ``María`` in ``María José``
+``first_name close``                 +16
+``first_name initial``               +10   ``J`` for ``Jun``
+``first_name similar``                +9
+``first_name differs``               -10
+``first/last swapped``                -2   on top of the swapped names' points
+``names reordered``                  +45   the same names in another order (instead of
+                                           the name terms above)
+``middle_name exact``                 +3
+``dob exact``                        +35
+``dob day-month swapped``            +22
+``dob one digit off``                +18
+``dob one year off``                 +12
+``dob differs``                      -30
+``country exact``                     +4   the roster's country is the report's country
+                                           or native country (code or name)
+``country differs``                   -3
+================================== ======= ==============================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import NamedTuple
+
+from . import compare as c
+from .compare import Name
+
+POINTS: dict[str, int] = {
+    "registration_number exact": 40,
+    "registration_number one off": 10,
+    "id_number exact": 40,
+    "email exact": 25,
+    "last_name exact": 30,
+    "last_name part of compound": 26,
+    "last_name close": 24,
+    "last_name similar": 14,
+    "last_name differs": -15,
+    "first_name exact": 20,
+    "first_name part of compound": 16,
+    "first_name close": 16,
+    "first_name initial": 10,
+    "first_name similar": 9,
+    "first_name differs": -10,
+    "first/last swapped": -2,
+    "names reordered": 45,
+    "middle_name exact": 3,
+    "dob exact": 35,
+    "dob day-month swapped": 22,
+    "dob one digit off": 18,
+    "dob one year off": 12,
+    "dob differs": -30,
+    "country exact": 4,
+    "country differs": -3,
+}
+_DOB = {"exact": "dob exact", "swapped": "dob day-month swapped", "digit": "dob one digit off",
+        "year": "dob one year off", "differs": "dob differs"}
+CLOSE, SIMILAR = 0.90, 0.80
+
+
+class Person(NamedTuple):
+    """One side of a pair (an applicant or a sitting), ready to compare."""
+
+    first: Name
+    middle: Name
+    last: Name
+    dob: dt.date | None
+    email: str  #: folded, "" when unknown
+    registration_number: str
+    id_hash: str  #: keyed hash of the ID number ("" when unknown)
+    countries: frozenset[str]  #: folded codes and names
+
+
+def person(
+    first: str | None, middle: str | None, last: str | None, dob: dt.date | None,
+    email: str | None, registration_number: str | None, id_hash: str | None,
+    countries: tuple[str | None, ...],
+) -> Person:
+    """A :class:`Person` from raw values (blanks and None are unknown)."""
+    return Person(
+        c.name(first), c.name(middle), c.name(last), dob, c.fold_text(email),
+        (registration_number or "").strip().upper(), id_hash or "",
+        _countries(countries),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _countries(names: tuple[str | None, ...]) -> frozenset[str]:
+    return frozenset(f for f in map(c.fold_text, names) if f)
+
+
+class Scored(NamedTuple):
+    """A pair's score, its reasons (strongest first as found) and whether a deterministic
+    key holds (``key``: the key's name, or "")."""
+
+    points: int
+    reasons: tuple[str, ...]
+    key: str
+    names: int  #: the name terms' points (negative: the names contradict)
+
+
+def _same(a: Name, b: Name) -> bool:
+    return a.key == b.key or a.loose == b.loose
+
+
+def _last(r: Name, t: Name) -> str:
+    if r.key == t.key or r.loose == t.loose:
+        return "last_name exact"
+    if len(r.tokens) != len(t.tokens):
+        rs, ts = set(r.tokens), set(t.tokens)
+        if (rs < ts or ts < rs) and min(len(rs), len(ts)) and all(len(x) > 1 for x in rs & ts):
+            return "last_name part of compound"
+    return _fuzzy("last_name", r.key, t.key)
+
+
+def _first(r: Name, rm: Name, t: Name, tm: Name) -> str:
+    if _same(r, t):
+        return "first_name exact"
+    if not r.key or not t.key:
+        return "first_name differs"
+    if (rm.key or tm.key) and (r.key + rm.key == t.key + tm.key):
+        return "first_name exact"  # a middle name moved into the first name field
+    if len(r.key) == 1 or len(t.key) == 1:
+        return "first_name initial" if r.key[0] == t.key[0] else "first_name differs"
+    if len(r.tokens) != len(t.tokens):
+        rs, ts = set(r.tokens), set(t.tokens)
+        if (rs < ts or ts < rs) and rs & ts:
+            return "first_name part of compound"
+    return _fuzzy("first_name", r.key, t.key)
+
+
+def _fuzzy(what: str, a: str, b: str) -> str:
+    if not a or not b:
+        return f"{what} differs"
+    if min(len(a), len(b)) >= 4 and c.edits(a, b) <= 1:
+        return f"{what} close"
+    similar = c.ratio(a, b)
+    if similar >= CLOSE:
+        return f"{what} close"
+    return f"{what} similar" if similar >= SIMILAR else f"{what} differs"
+
+
+def _names(r: Person, t: Person) -> tuple[int, list[str]]:
+    straight = [_last(r.last, t.last), _first(r.first, r.middle, t.first, t.middle)]
+    best = sum(POINTS[x] for x in straight), straight
+    if r.first.key and r.last.key and not _same(r.last, t.last):
+        swapped = [_last(r.first, t.last), _first(r.last, EMPTY_NAME, t.first, EMPTY_NAME)]
+        if all(not x.endswith("differs") for x in swapped):
+            points = sum(POINTS[x] for x in swapped) + POINTS["first/last swapped"]
+            if points > best[0]:
+                best = points, ["first/last swapped", *swapped]
+    if best[0] < POINTS["names reordered"]:
+        rt = sorted(r.first.tokens + r.middle.tokens + r.last.tokens)
+        tt = sorted(t.first.tokens + t.middle.tokens + t.last.tokens)
+        if len(rt) > 1 and rt == tt:
+            best = POINTS["names reordered"], ["names reordered"]
+    points, reasons = best
+    if r.middle.key and t.middle.key and _same(r.middle, t.middle):
+        points += POINTS["middle_name exact"]
+        reasons = [*reasons, "middle_name exact"]
+    return points, reasons
+
+
+EMPTY_NAME = c.EMPTY
+
+
+#: The most the name terms can add (the best names, plus the middle name).
+_NAMES_MOST = POINTS["last_name exact"] + POINTS["first_name exact"] + POINTS["middle_name exact"]
+
+
+def score(r: Person, t: Person, *, floor: int | None = None) -> Scored | None:
+    """The score of applicant ``r`` against sitting ``t``; None when it cannot reach
+    ``floor`` (a pair without the exact date of birth whose other terms are too weak for
+    any names to lift it there)."""
+    reasons: list[str] = []
+    points = 0
+    if r.registration_number and t.registration_number:
+        if r.registration_number == t.registration_number:
+            reasons.append("registration_number exact")
+        elif c.edits(r.registration_number, t.registration_number) <= 1:
+            reasons.append("registration_number one off")
+    if r.id_hash and r.id_hash == t.id_hash:
+        reasons.append("id_number exact")
+    if r.email and r.email == t.email:
+        reasons.append("email exact")
+    dob = c.dob_relation(r.dob, t.dob) if r.dob and t.dob else ""
+    if dob:
+        reasons.append(_DOB[dob])
+    if r.countries and t.countries:
+        reasons.append("country exact" if r.countries & t.countries else "country differs")
+    for x in reasons:
+        points += POINTS[x]
+    if floor is not None and dob != "exact" and points + _NAMES_MOST < floor:
+        return None
+    names, name_reasons = _names(r, t)
+    at = sum(1 for x in reasons if not x.startswith(("dob", "country")))
+    reasons[at:at] = name_reasons
+    key = ""
+    if dob == "exact":
+        if "registration_number exact" in reasons:
+            key = "registration_number + dob"
+        elif "id_number exact" in reasons:
+            key = "id_number + dob"
+        elif "last_name exact" in name_reasons and "first_name exact" in name_reasons:
+            key = "names + dob"
+    return Scored(points + names, tuple(reasons), key, names)
