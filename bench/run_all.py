@@ -25,6 +25,7 @@ FULL = [
     ("bench_sync.py", []),
     ("bench_backfill.py", []),
     ("bench_integrations.py", []),
+    ("bench_match.py", []),
 ]
 QUICK = [
     ("bench_parse.py", ["--records", "20000", "--repeat", "1"]),
@@ -32,6 +33,7 @@ QUICK = [
     ("bench_sync.py", ["--reports", "20000"]),
     ("bench_backfill.py", ["--days", "60"]),
     ("bench_integrations.py", ["--integrations", "5", "--days", "20", "--skip-serial-1"]),
+    ("bench_match.py", ["--reports", "20000", "--applicants", "10000"]),
 ]
 
 

@@ -1,7 +1,8 @@
 """The package's folders show the data flow, and the imports follow it.
 
 ``formats`` (the pure core) -> ``api`` (the client) -> ``store`` -> ``sync`` (which
-writes into the store) -> ``handoff``, with ``cli`` and ``mock`` at the edges: no module
+writes into the store) -> ``handoff``; ``match`` reads the store beside them; with ``cli``
+and ``mock`` at the edges: no module
 imports a layer to its right, and no import cycle exists, whether the import sits at module
 level, in a function or under ``TYPE_CHECKING``.
 """

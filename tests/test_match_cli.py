@@ -226,3 +226,25 @@ def test_quality_on_a_generated_roster(sqlite_url: str, tmp_path: Path) -> None:
     assert figures["recall_any"] >= 0.97
     assert figures["recall_match"] >= 0.85
     assert figures["multi_match_reports"] == 0
+
+
+def test_cancelled_reports_are_left_out(db: str, tmp_path: Path) -> None:
+    assert cli("cancel", "add", R4, "2025-07-01", "--db", db).exit_code == 0
+    result = run_match(db, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert ("Note: 1 cancelled report left out (a cancelled score is attached to nobody)."
+            in result.stderr.splitlines())
+    assert R4 not in (tmp_path / "matches.csv").read_text("utf-8")
+
+
+def test_id_numbers_unusable_without_a_key(sqlite_url: str, tmp_path: Path) -> None:
+    fill_store(sqlite_url, [line(3, R2, dt.date(2025, 6, 1), "Wei", "Wang",
+                                 dt.date(1999, 1, 2), id_number="E12345678")],
+               sensitive="drop")
+    roster = ("applicant_id,first_name,last_name,date_of_birth,id_number\n"
+              "A2,Wei,Wang,1999-01-02,E12345678\n")
+    result = run_match(sqlite_url, tmp_path, roster=roster)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == (
+        "Note: the database does not keep ID numbers (sensitive = drop): id_number not used")
+    assert "id_number" not in (tmp_path / "matches.csv").read_text("utf-8")

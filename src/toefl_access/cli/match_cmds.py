@@ -91,6 +91,7 @@ def match_group(
         people = read_roster(roster, columns=mapping, day_first=day_first, hash_id=hasher)
         thresholds = Thresholds(match_at=match_at, review_at=review_at)
         outcome = match_store(store, people, thresholds=thresholds, record=False)
+        cancelled = store.match_report_counts().cancelled
         with output_stream(out, binary=True) as fh:
             rows = write_csv(fh, MATCH_COLUMNS, match_rows(outcome), excel=not plain)
         reviewed = 0
@@ -104,8 +105,11 @@ def match_group(
     def echo(text: str) -> None:
         click.echo(text, err=True)
 
-    if notice:
+    if notice and people.id_numbers_given:
         echo(f"Note: {notice}")
+    if cancelled:
+        echo(f"Note: {_many(cancelled, 'cancelled report')} left out (a cancelled score is "
+             "attached to nobody).")
     echo(f"{_many(len(people), 'applicant')} in {printable(people.source)}, "
          f"{outcome.reports:,} reports ({len(outcome.sittings):,} tests) in the database.")
     echo(f"{n['match']:,} match, {n['review']:,} to review, {n['confirmed']:,} confirmed "

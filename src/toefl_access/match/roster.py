@@ -65,6 +65,8 @@ class Roster:
     countries: list[str] = field(default_factory=list)
     id_numbers: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    #: how many lines gave an ID number (hashed, or ignored without ``hash_id``)
+    id_numbers_given: int = 0
 
     def __len__(self) -> int:
         return len(self.applicant_ids)
@@ -155,6 +157,7 @@ def read_roster(
             roster.registration_numbers.append(cell("registration_number").upper())
             roster.countries.append(cell("country"))
             number = cell("id_number")
+            roster.id_numbers_given += bool(number)
             roster.id_numbers.append(hash_id(number) if number and hash_id else "")
             roster.lines.append(line)
     except csv.Error as exc:
