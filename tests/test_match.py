@@ -313,3 +313,29 @@ def test_read_decisions(tmp_path: Path) -> None:
                                "decision; write confirm or reject (or leave it blank)")
     with pytest.raises(InputError, match="no column decision"):
         read_decisions(write(tmp_path, "applicant_id,registration_number,test_date\n"))
+
+
+@given(st.lists(st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1,
+                        max_size=12).filter(lambda s: s.strip() == s),
+                min_size=1, max_size=5, unique=True),
+       st.booleans())
+def test_decisions_read_back_what_was_written(ids: list[str], excel: bool) -> None:
+    """Any applicant ID written to a review file (Excel-protected or plain) reads back as
+    it was, with the decision filled in."""
+    import io as _io
+    import tempfile
+
+    from toefl_access.match.files import write_csv
+
+    header = ("applicant_id", "registration_number", "test_date", "decision", "note")
+    rows = [[a, "0000000012345678", "2025-05-01", "confirm", "=cmd|' /C calc'!A0"]
+            for a in ids]
+    buf = _io.BytesIO()
+    write_csv(buf, header, iter(rows), excel=excel)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "decided.csv"
+        path.write_bytes(buf.getvalue())
+        back = read_decisions(path)
+    assert [(a, n) for a, _, _, _, n, _ in back] == [(a, "=cmd|' /C calc'!A0") for a in ids]
+    if excel:
+        assert b'"=""=cmd' in buf.getvalue()  # a formula stays text in Excel
