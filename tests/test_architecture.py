@@ -24,7 +24,7 @@ ALLOWED = {
     "mock": {"formats", "api"},
     "ops": {"formats", "api", "store", "sync"},
     "web": {"formats", "api", "store", "sync", "handoff", "ops"},
-    "match": {"formats", "api", "store"},
+    "match": {"formats", "api", "store", "handoff"},
     "cli": {"formats", "api", "store", "sync", "handoff", "mock", "ops", "web", "match"},
     "dlt": {"formats", "api", "store", "sync"},
 }

@@ -599,7 +599,7 @@ def test_store_rows_for_a_where_on_an_unknown_name_are_refused(
      ("STN20555B", False), ("O'Brien", False), ("Calle 5", False)],
 )
 def test_csv_keeps_what_excel_would_change_as_text(value: str, protected: bool) -> None:
-    cell = ex._excel_text(value)
+    cell = ex.excel_text(value)
     assert cell == (f'="{value}"' if protected else value)
 
 

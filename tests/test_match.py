@@ -145,7 +145,11 @@ REPORT = someone(email="jose.garcia@example.com", reg="0000000012345678",
     (someone("JOSE", "GARCIA MARQUEZ"),
      ("last_name exact", "first_name exact", "dob exact"), 85),
     (someone("Jose", "Garcia"),
-     ("last_name part of compound", "first_name exact", "dob exact"), 81),
+     ("last_name part of compound", "first_name exact", "dob exact"), 79),
+    (someone("José", "García Márquez", email="other@example.com"),
+     ("email differs", "last_name exact", "first_name exact", "dob exact"), 80),
+    (someone("Ana José", "García Márquez"),
+     ("last_name exact", "first_name part of compound", "dob exact"), 77),
     (someone("García Márquez", "José"),
      ("first/last swapped", "last_name exact", "first_name exact", "dob exact"), 83),
     (someone("J", "Garcia-Marquez", D(2001, 4, 3)),
@@ -278,8 +282,7 @@ def test_one_birth_date_per_applicant() -> None:
     roster = roster_of(("A1", "Ana", "Silva", D(2001, 3, 4), "RB2"))
     outcome = match(roster, sittings_from(reports))
     assert decided(outcome) == [("A1", "RA1", "review", 85), ("A1", "RB2", "match", 108)]
-    assert outcome.pairs[0].reasons[-1] == (
-        "applicant matches a report with another date of birth")
+    assert outcome.pairs[0].reasons[-1] == "applicant also matches another test taker"
 
 
 def test_thresholds() -> None:
@@ -339,3 +342,82 @@ def test_decisions_read_back_what_was_written(ids: list[str], excel: bool) -> No
     assert [(a, n) for a, _, _, _, n, _ in back] == [(a, "=cmd|' /C calc'!A0") for a in ids]
     if excel:
         assert b'"=""=cmd' in buf.getvalue()  # a formula stays text in Excel
+
+
+# -- review findings: thresholds for every pair, one person per applicant, big blocks ----
+
+
+def test_thresholds_apply_to_deterministic_keys_too() -> None:
+    roster = roster_of(("A1", "Ana", "Silva", BORN, ""))
+    careful = match(roster, sittings_from(REPORTS), thresholds=Thresholds(match_at=90))
+    assert {d for *_, d, _ in decided(careful)} == {"review"}
+    assert careful.pairs[0].reasons[0] == "key: names + dob"
+
+
+def test_one_name_people() -> None:
+    reports = pa.Table.from_pylist([report_row("RA1", None, "Suharto", BORN)])  # type: ignore[arg-type]
+    roster = roster_of(("A1", "Suharto", "", BORN, ""))
+    outcome = match(roster, sittings_from(reports))
+    assert [(p.decision, p.reasons) for p in outcome.pairs] == [
+        ("match", ("single name exact", "dob exact"))]
+
+
+def test_an_applicant_matches_one_person_whatever_the_roster_order() -> None:
+    reports = pa.Table.from_pylist([
+        report_row("RA1", "Ana", "Silva", BORN),
+        report_row("RB2", "Ana", "Silva", D(2001, 3, 5), test_date=D(2025, 9, 1)),
+    ])
+    one = roster_of(("A1", "Ana", "Silva", BORN, ""), ("A2", "Ana", "Silva", D(2001, 3, 5), ""))
+    two = roster_of(("A2", "Ana", "Silva", D(2001, 3, 5), ""), ("A1", "Ana", "Silva", BORN, ""))
+    first, second = match(one, sittings_from(reports)), match(two, sittings_from(reports))
+    assert sorted(decided(first)) == sorted(decided(second))
+
+
+def test_a_huge_block_is_narrowed_not_compared_whole() -> None:
+    from toefl_access.match.engine import MOST_IN_BLOCK
+
+    rows = [report_row(f"RX{i:05d}", f"W{chr(97 + i % 26)}{chr(97 + i // 26)}x", "Wang", BORN)
+            for i in range(MOST_IN_BLOCK + 50)]  # one birthday, one initial
+    rows.append(report_row("RT00001", "Wenqi", "Wong", BORN))
+    roster = roster_of(("A1", "Wenqi", "Wang", BORN, ""))
+    outcome = match(roster, sittings_from(pa.Table.from_pylist(rows)))
+    assert outcome.narrowed > 0
+    assert [(outcome.sittings.keys[p.sitting][0], p.decision) for p in outcome.pairs] == [
+        ("RT00001", "review")]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (b"applicant_id,first_name,last_name,date_of_birth\n",
+     "roster.csv: no applicants: the file has a header and no lines; nothing was matched"),
+    (b"applicant_id,first_name,last_name,date_of_birth,last_name\nA1,Ana,,2001-01-01,Silva\n"
+, "roster.csv, line 1: the heading 'last_name' is in columns 3 and 5; rename or "
+     "remove one"),
+    ("applicant_id,first_name,last_name,date_of_birth\nA1,José,Silva,2001-01-01\n".encode()
+     + b"A2,Fran\xe7ois,Roy,2001-01-01\n",
+     "roster.csv, line 3: the file is UTF-8 up to here, then holds a byte that is not (a line "
+     "pasted from a file in another encoding?); save the whole file as UTF-8"),
+    (b"applicant_id,first_name,last_name,date_of_birth\n" + b"A1,Ana,Silva,2001-01-01\n" * 5000
+     + b"A\x002,Bo,Kim,2001-01-01\n",
+     "roster.csv, line 5002: this is not a text file (it holds NUL bytes); save it as CSV"),
+    (b'applicant_id,first_name,last_name,date_of_birth\n"A\n1",Ana,Silva,2001-01-01\n',
+     "roster.csv, line 2: column 'applicant_id': 'A\\n1' holds control characters (a NUL, a "
+     "tab or a line break); an applicant ID is one line of text"),
+    (b"applicant_id,first_name,last_name,date_of_birth,registration_number\n"
+     b"A1,Ana,Silva,2001-01-01,1.23457E+15\n",
+     "roster.csv, line 2: column 'registration_number': registration number '1.23457E+15' "
+     "looks like a number Excel reformatted; format the column as text and type the number "
+     "again (all 16 digits)"),
+])
+def test_roster_review_findings(tmp_path: Path, text: bytes, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        read_roster(write(tmp_path, text))
+    assert str(info.value) == message
+
+
+def test_semicolons_dotted_dates_and_lost_zeros(tmp_path: Path) -> None:
+    path = write(tmp_path, "applicant_id;first_name;last_name;date_of_birth;registration_number\n"
+                 "A1;Ana;Silva;04.03.2001;12345678\nA2;Bo;Kim;2001-03-04;=\"0000000012345678\"\n")
+    roster = read_roster(path)
+    assert roster.dates_of_birth == [D(2001, 3, 4), D(2001, 3, 4)]
+    assert roster.registration_numbers == ["0000000012345678", "0000000012345678"]
+    assert roster.registration_numbers_padded == 1

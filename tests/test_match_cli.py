@@ -86,11 +86,11 @@ def test_match_files_and_summary(db: str, tmp_path: Path) -> None:
         "first_name exact; dob exact",
         f"A2,{R2},2025-06-01,1234,99,125,match,key: id_number + dob; id_number exact; "
         "last_name exact; first_name exact; dob exact",
-        f"A2,{R3},2025-06-02,1234,99,85,review,last_name exact; first_name exact; dob exact; "
-        "tie with 1 other applicant",
-        f"A3,{R3},2025-06-02,1234,99,85,review,last_name exact; first_name exact; dob exact; "
-        "tie with 1 other applicant",
-        f"A4b,{R4},2025-07-01,1234,99,68,review,last_name part of compound; first_name exact; "
+        f"A2,{R3},2025-06-02,1234,99,85,review,key: names + dob; last_name exact; "
+        "first_name exact; dob exact; tie with 1 other applicant",
+        f"A3,{R3},2025-06-02,1234,99,85,review,key: names + dob; last_name exact; "
+        "first_name exact; dob exact; tie with 1 other applicant",
+        f"A4b,{R4},2025-07-01,1234,99,66,review,last_name part of compound; first_name exact; "
         "dob day-month swapped",
     ]
     review = list(csv.DictReader(io.StringIO((tmp_path / "review.csv").read_text("utf-8"))))
@@ -208,7 +208,9 @@ def test_id_numbers_are_never_kept_in_clear(sqlite_url: str, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "id_number exact" in (tmp_path / "matches.csv").read_text("utf-8")
     database = Path(sqlite_url.removeprefix("sqlite:///"))
-    for path in (database, tmp_path / "matches.csv", tmp_path / "review.csv"):
+    files = [*database.parent.glob(database.name + "*"), tmp_path / "matches.csv",
+             tmp_path / "review.csv"]  # the database, its -wal and -shm, the outputs
+    for path in files:
         data = path.read_bytes()
         assert b"12345678" not in data, path
 
@@ -248,3 +250,53 @@ def test_id_numbers_unusable_without_a_key(sqlite_url: str, tmp_path: Path) -> N
     assert result.stderr.splitlines()[0] == (
         "Note: the database does not keep ID numbers (sensitive = drop): id_number not used")
     assert "id_number" not in (tmp_path / "matches.csv").read_text("utf-8")
+
+
+def test_a_smaller_roster_does_not_drop_attachments_silently(db: str, tmp_path: Path) -> None:
+    assert run_match(db, tmp_path).exit_code == 0
+    only_a1 = "applicant_id,first_name,last_name,date_of_birth\nA1,Ana,Silva,2001-03-04\n"
+    refused = run_match(db, tmp_path, roster=only_a1)
+    assert refused.exit_code == 1
+    assert ("matched 1 test to 1 applicant who are not in this roster; this run replaces its "
+            "proposals, so `export --applicant-id` would lose them") in refused.stderr
+    (tmp_path / "matches.csv").unlink()
+    assert not (tmp_path / "matches.csv").exists()
+    assert cli("match", "confirm", "A2", R2, "2025-06-01", "--db", db).exit_code == 0
+    assert run_match(db, tmp_path, "--replace", roster=only_a1).exit_code == 0
+    exported = cli("export", "--to", "csv", "--plain", "--applicant-id", "--columns",
+                   "registration_number", "--db", db)
+    assert exported.stdout.splitlines()[1:] == [  # A2's confirmation stays
+        f"A1,{R1}", f"A1,{R1}", f"A2,{R2}", f",{R3}", f",{R4}"]
+
+
+def test_the_roster_and_the_outputs_are_different_files(db: str, tmp_path: Path) -> None:
+    (tmp_path / "roster.csv").write_text(ROSTER, encoding="utf-8")
+    same = cli("match", "--roster", str(tmp_path / "roster.csv"), "-o",
+               str(tmp_path / "roster.csv"), "--db", db)
+    assert same.exit_code == 1 and "-o and --roster name the same file" in same.stderr
+    assert (tmp_path / "roster.csv").read_text(encoding="utf-8") == ROSTER
+
+
+def test_files_appear_only_once_the_run_is_recorded(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toefl_access.errors import StoreError
+    from toefl_access.store import Store
+
+    def fail(self: Store, **kwargs: object) -> None:
+        raise StoreError("the database stayed locked; try again")
+
+    monkeypatch.setattr(Store, "record_match_run", fail)
+    result = run_match(db, tmp_path)
+    assert result.exit_code == 1 and "stayed locked" in result.stderr
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("toefl-access.db"))
+    assert left == ["roster.csv"]  # no output file, no temporary one
+
+
+def test_a_confirmation_nobody_proposed_gets_a_note(db: str, tmp_path: Path) -> None:
+    assert run_match(db, tmp_path).exit_code == 0
+    said = cli("match", "confirm", "A9", R4, "2025-07-01", "--db", db)
+    assert said.exit_code == 0
+    assert said.stderr == (
+        f"Note: the latest match run did not propose applicant A9 for {R4} on 2025-07-01; "
+        "check the applicant ID (`toefl-access match reject` undoes a confirmation).\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -40,12 +41,15 @@ if TYPE_CHECKING:
 @click.option("--plain", is_flag=True,
               help="CSV for loaders rather than Excel: no BOM, values without the "
               "=\"0123\" protection.")
+@click.option("--replace", is_flag=True,
+              help="Run even when the previous run matched applicants who are not in this "
+              "roster (their proposals are replaced; confirmed pairs always stay).")
 @settings_options
 @click.pass_context
 def match_group(
     ctx: click.Context, roster: str | None, out: str | None, review: str | None,
     columns: str | None, day_first: bool, match_at: int, review_at: int, plain: bool,
-    config_path: str | None, db_url: str | None,
+    replace: bool, config_path: str | None, db_url: str | None,
 ) -> None:
     """Match a roster of applicants to the stored score reports.
 
@@ -78,27 +82,33 @@ def match_group(
         read_roster,
         record_run,
     )
+    from ..match.engine import MOST_IN_BLOCK
     from ..match.files import MATCH_COLUMNS, REVIEW_COLUMNS, match_rows, review_rows, write_csv
     from ..store import open_store
 
     mapping = parse_columns(columns) if columns else None
     if review_at > match_at:
         raise UsageError(f"--review-at {review_at} is above --match-at {match_at}")
+    _distinct(roster, out, review)
     settings = load_settings(config_path, db=db_url)
     started = time.perf_counter()
     with open_store(existing_db(settings.db)) as store:
         hasher, notice = id_hasher(store, key_file=settings.hash_key_file)
         people = read_roster(roster, columns=mapping, day_first=day_first, hash_id=hasher)
+        if not replace:
+            _keeps_attachments(store, people.applicant_ids)
         thresholds = Thresholds(match_at=match_at, review_at=review_at)
         outcome = match_store(store, people, thresholds=thresholds, record=False)
         cancelled = store.match_report_counts().cancelled
-        with output_stream(out, binary=True) as fh:
-            rows = write_csv(fh, MATCH_COLUMNS, match_rows(outcome), excel=not plain)
         reviewed = 0
-        if review:
-            with output_stream(review, binary=True) as fh:
+        # the files are renamed into place only once the run is recorded: all or nothing
+        with contextlib.ExitStack() as files:
+            fh = files.enter_context(output_stream(out, binary=True))
+            rows = write_csv(fh, MATCH_COLUMNS, match_rows(outcome), excel=not plain)
+            if review:
+                fh = files.enter_context(output_stream(review, binary=True))
                 reviewed = write_csv(fh, REVIEW_COLUMNS, review_rows(outcome), excel=not plain)
-        record_run(store, outcome, thresholds)
+            record_run(store, outcome, thresholds)
     sys.stdout.flush()
     n = outcome.counts
 
@@ -107,9 +117,16 @@ def match_group(
 
     if notice and people.id_numbers_given:
         echo(f"Note: {notice}")
+    if people.registration_numbers_padded:
+        echo(f"Note: {_many(people.registration_numbers_padded, 'registration number')} had "
+             "lost their leading zeros (a spreadsheet?) and were padded to 16 digits.")
     if cancelled:
         echo(f"Note: {_many(cancelled, 'cancelled report')} left out (a cancelled score is "
              "attached to nobody).")
+    if outcome.skipped:
+        echo(f"Note: {outcome.skipped:,} lookups met a block of more than "
+             f"{MOST_IN_BLOCK:,} tests even when narrowed (a birthday or names shared by very "
+             "many) and skipped it; those pairs were found by their other keys or not at all.")
     echo(f"{_many(len(people), 'applicant')} in {printable(people.source)}, "
          f"{outcome.reports:,} reports ({len(outcome.sittings):,} tests) in the database.")
     echo(f"{n['match']:,} match, {n['review']:,} to review, {n['confirmed']:,} confirmed "
@@ -118,6 +135,42 @@ def match_group(
     echo(f"{rows:,} rows written to {out if out not in (None, '-') else 'standard output'}"
          + (f"; {reviewed:,} pairs to review in {review}" if review else "")
          + f" ({time.perf_counter() - started:.1f} s).")
+
+
+def _distinct(roster: str, out: str | None, review: str | None) -> None:
+    """The roster and the two outputs are three different files."""
+    named = {"--roster": roster, "-o": out, "--review": review}
+    seen: dict[str, str] = {}
+    for option, path in named.items():
+        if path in (None, "-"):
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{option} and {seen[real]} name the same file {path!r}; "
+                             "each needs its own")
+        seen[real] = option
+
+
+def _keeps_attachments(store: Store, applicants: list[str]) -> None:
+    """Refuse a run that would silently drop the previous run's matches of applicants who
+    are not in this roster (a run replaces the previous run's proposals)."""
+    run = store.latest_match_run()
+    if run is None:
+        return
+    here = set(applicants)
+    gone = {(p.applicant_id, p.registration_number, p.test_date)
+            for p in store.match_proposals() if p.decision == "match"
+            and p.applicant_id not in here}
+    if gone:
+        people = len({a for a, _, _ in gone})
+        raise UsageError(
+            f"the latest match run ({printable(run.roster)}, {run.at:%Y-%m-%d %H:%M} UTC) "
+            f"matched {_many(len(gone), 'test')} to {_many(people, 'applicant')} who "
+            "are not in this roster; this run replaces its proposals, so `export "
+            "--applicant-id` would lose them. Match one roster with every applicant (join "
+            "the files), confirm what you keep first (`toefl-access match confirm`, or "
+            "`match import` of a file with a decision column), or pass --replace"
+        )
 
 
 def _many(n: int, what: str) -> str:
@@ -158,6 +211,27 @@ def _said(store: Store, decisions: list[MatchDecision]) -> None:
     same = len(decisions) - len(appended)
     if same:
         click.echo(f"{same} decision(s) already recorded; nothing changed for them.")
+    _unproposed(store, appended)
+
+
+def _unproposed(store: Store, decided: list[MatchDecision]) -> None:
+    """A note for confirmations of pairs the latest run did not propose (a mistyped
+    applicant ID is accepted: the database does not keep the roster)."""
+    confirmed = [d for d in decided if d.decision == "confirmed"]
+    if not confirmed or store.latest_match_run() is None:
+        return
+    proposed = {(p.applicant_id, p.registration_number, p.test_date)
+                for p in store.match_proposals()}
+    odd = [d for d in confirmed
+           if (d.applicant_id, d.registration_number, d.test_date) not in proposed]
+    for d in odd[:10]:
+        click.echo(f"Note: the latest match run did not propose applicant "
+                   f"{printable(d.applicant_id)} for {d.registration_number} on "
+                   f"{d.test_date.isoformat()}; check the applicant ID (`toefl-access match "
+                   "reject` undoes a confirmation).", err=True)
+    if len(odd) > 10:
+        click.echo(f"Note: and {len(odd) - 10} more confirmations the latest run did not "
+                   "propose.", err=True)
 
 
 @match_group.command("confirm")
@@ -228,6 +302,7 @@ def import_cmd(ctx: click.Context, file: str, day_first: bool, config_path: str 
     ]
     with _open(ctx, config_path, db_url) as store:
         appended = store.decide(decisions)
+        _unproposed(store, appended)
     counts = {"confirmed": 0, "rejected": 0}
     for d in appended:
         counts[d.decision] += 1

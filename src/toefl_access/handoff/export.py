@@ -220,7 +220,7 @@ _EXCEL_CHANGES = re.compile(
 ).match
 
 
-def _excel_text(value: str) -> str:
+def excel_text(value: str) -> str:
     """``="value"`` when Excel would change the text or run it as a formula."""
     if _EXCEL_CHANGES(value):
         return '="' + value.replace('"', '""') + '"'
@@ -242,7 +242,7 @@ def _csv_cell(kind: str, excel: bool) -> Callable[[Any], Any] | None:
         return (lambda v: f'="{v.isoformat()}"') if excel else None
     if kind in ("score", "int", "band"):
         return None
-    return _excel_text if excel else None
+    return excel_text if excel else None
 
 
 def write_csv(rows: Iterable[Row], out: IO[bytes], spec: Spec) -> int:

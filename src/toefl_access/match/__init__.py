@@ -79,4 +79,5 @@ def record_run(store: Store, outcome: Outcome, thresholds: Thresholds) -> None:
                           p.reasons)
             for p in outcome.pairs if p.decision != "confirmed"
         ),
+        counts={"confirmed": outcome.counts["confirmed"]},
     )

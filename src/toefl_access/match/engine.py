@@ -98,6 +98,10 @@ class Outcome:
     counts: dict[str, int]
     #: applicants with no pair at all
     unmatched: int
+    #: lookups of a block too big (more than :data:`MOST_IN_BLOCK` tests) that used
+    #: narrower keys, and narrower blocks still too big (skipped)
+    narrowed: int = 0
+    skipped: int = 0
 
 
 def sittings_from(table: pa.Table) -> Sittings:
@@ -148,22 +152,77 @@ def roster_people(roster: Roster) -> list[sc.Person]:
     ]
 
 
-def _block_keys(p: sc.Person) -> Iterator[str]:
+#: A block larger than this many tests is narrowed (see :func:`_keys`).
+MOST_IN_BLOCK = 250
+
+
+def _keys(p: sc.Person) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """A person's blocking keys, each with the narrower keys used instead when its block is
+    too big (a birthday with an initial: the first three letters of each name; names: the
+    names with the birth year, and with the birthday; an e-mail or a number: none)."""
     if p.registration_number:
-        yield "r" + p.registration_number
+        yield "r" + p.registration_number, ()
     if p.email:
-        yield "e" + p.email
+        yield "e" + p.email, ()
     if p.id_hash:
-        yield "i" + p.id_hash
+        yield "i" + p.id_hash, ()
+    tokens = p.first.tokens + p.middle.tokens + p.last.tokens
     if p.dob:  # with each initial: a pair with the same birthday shares a name's initial
         lo, hi = sorted((p.dob.month, p.dob.day))
-        for initial in {t[0] for t in p.first.tokens + p.middle.tokens + p.last.tokens}:
-            yield f"d{p.dob.year}-{lo}-{hi}{initial}"
+        day = f"{p.dob.year}-{lo}-{hi}"
+        for initial in sorted({t[0] for t in tokens}):
+            yield (f"d{day}{initial}",
+                   tuple(sorted({f"D{day}{t[:3]}" for t in tokens if t[0] == initial})))
     if p.first.loose and p.last.loose:
-        yield "n" + "|".join(sorted((p.first.loose, p.last.loose)))
+        names = ["|".join(sorted((p.first.loose, p.last.loose)))]
         a, b = p.first.tokens[0], p.last.tokens[0]
         if (a, b) != (p.first.folded, p.last.folded):
-            yield "n" + "|".join(sorted((compare.name(a).loose, compare.name(b).loose)))
+            names.append("|".join(sorted((compare.name(a).loose, compare.name(b).loose))))
+        for n in names:
+            finer: tuple[str, ...] = ()
+            if p.dob:
+                lo, hi = sorted((p.dob.month, p.dob.day))
+                finer = (f"y{n}{p.dob.year}", f"m{n}{lo}-{hi}")
+            yield "n" + n, finer
+
+
+class _Blocks:
+    """The tests filed under their keys; a key's narrower index is built the first time
+    its block is found too big."""
+
+    def __init__(self, people: list[sc.Person]) -> None:
+        self.people = people
+        self.index: dict[str, list[int]] = defaultdict(list)
+        for s, taker in enumerate(people):
+            for key, _ in _keys(taker):
+                self.index[key].append(s)
+        self.narrow: dict[str, dict[str, list[int]]] = {}
+        self.narrowed = 0  #: lookups that used narrower keys
+        self.skipped = 0  #: lookups whose narrower blocks were still too big
+
+    def candidates(self, person: sc.Person) -> set[int]:
+        found: set[int] = set()
+        for key, finer in _keys(person):
+            block = self.index.get(key, ())
+            if len(block) <= MOST_IN_BLOCK:
+                found.update(block)
+                continue
+            self.narrowed += 1
+            sub = self.narrow.get(key)
+            if sub is None:
+                sub = self.narrow[key] = defaultdict(list)
+                for s in block:
+                    for k, fine in _keys(self.people[s]):
+                        if k == key:
+                            for f in fine:
+                                sub[f].append(s)
+            for f in finer:
+                small = sub.get(f, ())
+                if len(small) <= MOST_IN_BLOCK:
+                    found.update(small)
+                else:
+                    self.skipped += 1
+        return found
 
 
 def match(
@@ -180,10 +239,7 @@ def match(
     """
     decisions = decisions or {}
     t = thresholds or Thresholds()
-    index: dict[str, list[int]] = defaultdict(list)
-    for s, taker in enumerate(sittings.people):
-        for k in _block_keys(taker):
-            index[k].append(s)
+    blocks = _Blocks(sittings.people)
     sitting_of = {key: s for s, key in enumerate(sittings.keys)}
     ids = roster.applicant_ids
     row_of = {a: i for i, a in enumerate(ids)}
@@ -200,17 +256,13 @@ def match(
         return None if s in confirmed else t.review_at
 
     for a, person in enumerate(people):
-        seen: set[int] = set()
-        for k in _block_keys(person):
-            seen.update(index.get(k, ()))
-        for s in seen:
+        for s in sorted(blocks.candidates(person)):
             if s in confirmed and confirmed[s] != a:
                 continue
             found = sc.score(person, sittings.people[s], floor=floor(s))
             if found is None:
                 continue
-            keep = found.points >= t.review_at or s in confirmed or (
-                found.key and found.names >= 0)
+            keep = found.points >= t.review_at or s in confirmed
             if keep and decisions.get((ids[a], *sittings.keys[s])) != "rejected":
                 by_sitting[s].append((a, found))
     for s, a in confirmed.items():  # confirmed for an applicant the blocks did not reach
@@ -220,7 +272,7 @@ def match(
             by_sitting[s].append((a, found))
 
     pairs = _decide(by_sitting, confirmed, t)
-    pairs = _one_birth_date(pairs, sittings)
+    pairs = _one_person(pairs, sittings)
     pairs.sort(key=lambda p: (sittings.keys[p.sitting], -p.score, ids[p.applicant]))
     counts = {"match": 0, "review": 0, "confirmed": 0}
     for p in pairs:
@@ -229,7 +281,7 @@ def match(
     return Outcome(
         pairs, sittings, roster,
         reports if reports is not None else sum(map(len, sittings.reports)),
-        counts, len(roster) - len(paired),
+        counts, len(roster) - len(paired), blocks.narrowed, blocks.skipped,
     )
 
 
@@ -248,44 +300,54 @@ def _decide(
         found.sort(key=lambda x: -x[1].points)
         best = found[0][1].points
         close = [(a, f) for a, f in found if f.points >= best - t.margin]
-        keyed = [(a, f) for a, f in found if f.key and f.names >= 0]
-        if len(close) == 1 and (best >= t.match_at or found[0] in keyed):
+        if len(close) == 1 and best >= t.match_at:
             a, f = found[0]
-            reasons = (f"key: {f.key}", *f.reasons) if f.key else f.reasons
-            pairs.append(Pair(a, s, f.points, "match", reasons))
+            pairs.append(Pair(a, s, f.points, "match", _labelled(f)))
             continue
         tie = len(close) > 1
         for a, f in found:
-            if f.points < t.review_at and (a, f) not in keyed:
+            if f.points < t.review_at:
                 continue
-            if not tie or f.points < best - t.margin:
-                pairs.append(Pair(a, s, f.points, "review", f.reasons))
-            else:
+            reasons = _labelled(f)
+            if tie and f.points >= best - t.margin:
                 others = len(close) - 1
-                pairs.append(Pair(a, s, f.points, "review",
-                                  (*f.reasons, f"tie with {others} other applicant"
-                                   + ("s" if others > 1 else ""))))
+                reasons += (f"tie with {others} other applicant" + ("s" if others > 1 else ""),)
+            pairs.append(Pair(a, s, f.points, "review", reasons))
     return pairs
+
+
+def _labelled(f: sc.Scored) -> tuple[str, ...]:
+    return (f"key: {f.key}", *f.reasons) if f.key else f.reasons
 
 
 _RANK = {"review": 0, "match": 1, "confirmed": 2}
 
 
-def _one_birth_date(pairs: list[Pair], sittings: Sittings) -> list[Pair]:
-    """An applicant's matches on sittings with another date of birth than its best match's
-    go to review."""
-    best: dict[int, Pair] = {}
+def _one_person(pairs: list[Pair], sittings: Sittings) -> list[Pair]:
+    """An applicant matches one test taker: its matches on tests of another person (another
+    date of birth or other names) than its best pair's go to review, and all of them when
+    two people tie for best."""
+    def person(p: Pair) -> tuple[object, ...]:
+        who = sittings.people[p.sitting]
+        return who.dob, who.first.loose, who.last.loose
+
+    best: dict[int, dict[tuple[object, ...], tuple[int, int]]] = defaultdict(dict)
     for p in pairs:
         if p.decision != "review":
-            q = best.get(p.applicant)
-            if q is None or (_RANK[q.decision], q.score) < (_RANK[p.decision], p.score):
-                best[p.applicant] = p
+            group = best[p.applicant]
+            rank = (_RANK[p.decision], p.score)
+            group[person(p)] = max(group.get(person(p), rank), rank)
+    keep: dict[int, tuple[object, ...] | None] = {}
+    for applicant, group in best.items():
+        ranked = sorted(group.values(), reverse=True)
+        if len(ranked) == 1:
+            continue
+        top = [who for who, rank in group.items() if rank == ranked[0]]
+        keep[applicant] = top[0] if len(top) == 1 else None
     out = []
     for p in pairs:
-        q = best.get(p.applicant)
-        if (p.decision == "match" and q is not None and q is not p
-                and sittings.people[p.sitting].dob != sittings.people[q.sitting].dob):
+        if p.decision == "match" and p.applicant in keep and keep[p.applicant] != person(p):
             p = Pair(p.applicant, p.sitting, p.score, "review",
-                     (*p.reasons, "applicant matches a report with another date of birth"))
+                     (*p.reasons, "applicant also matches another test taker"))
         out.append(p)
     return out

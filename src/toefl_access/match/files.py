@@ -11,9 +11,9 @@ the report's (``roster_last_name, report_last_name, ...``), and two empty column
 ``decision`` and ``note``. Fill in ``decision`` (``confirm`` or ``reject``; blank: not yet)
 and read it back with ``toefl-access match import review.csv``.
 
-Both are written for Excel by default (UTF-8 with a byte order mark; numbers kept as text
-and text that would start a formula written as ``="..."``); ``excel=False`` writes plain
-CSV for loaders. Reading a decisions file undoes that protection.
+Both are written for Excel by default (UTF-8 with a byte order mark; numbers, dates and
+text that would start a formula written as ``="..."``, as ``export`` does); ``excel=False``
+writes plain CSV for loaders. Reading a decisions file undoes that protection.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError, printable
+from ..handoff.export import excel_text
 from .engine import REVIEW_FIELDS, Outcome
 from .roster import decode, parse_date
 
@@ -49,12 +50,6 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value.isoformat() if isinstance(value, dt.date) else str(value)
-
-
-def _excel(value: str) -> str:
-    if value and (value.isdigit() or value[0] in "=+-@\t\r"):
-        return '="' + value.replace('"', '""') + '"'
-    return value
 
 
 def match_rows(outcome: Outcome) -> Iterator[list[Any]]:
@@ -92,7 +87,7 @@ def write_csv(out: IO[bytes], header: tuple[str, ...], rows: Iterator[list[Any]]
     writer.writerow(header)
     count = 0
     for row in rows:
-        writer.writerow([_excel(_text(v)) if isinstance(v, str) else v for v in row]
+        writer.writerow([excel_text(v) if isinstance(v, str) else v for v in row]
                         if excel else row)
         count += 1
     text.flush()

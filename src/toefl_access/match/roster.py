@@ -9,10 +9,11 @@ column                  needed   what it holds
 ``first_name``          yes [1]_ given name(s)
 ``last_name``           yes [1]_ family name(s)
 ``date_of_birth``       yes      ``YYYY-MM-DD``, or ``MM/DD/YYYY`` (``DD/MM/YYYY`` with
-                                 ``day_first``)
+                                 ``day_first``), or ``DD.MM.YYYY``
 ``middle_name``         no
 ``email``               no
-``registration_number`` no       the TOEFL registration number the applicant gave
+``registration_number`` no       the TOEFL registration number the applicant gave (one
+                                 that lost its leading zeros is padded to 16 digits)
 ``country``             no       a country code (``IND``) or name (``India``)
 ``id_number``           no       passport or national ID number: hashed at once with the
                                  database's key (as the reports' are) and never kept
@@ -21,7 +22,9 @@ column                  needed   what it holds
 .. [1] a heading for both is needed; a line may leave one of them blank (one-name people).
 
 The file may be UTF-8 (with or without a byte order mark) or, when it is not valid UTF-8,
-Windows-1252 / Latin-1 (what Excel writes on Windows). Other columns are ignored. A bad line
+Windows-1252 / Latin-1 (what Excel writes on Windows); a UTF-8 file with a stray byte of
+another encoding is an error. Values are separated by commas, or by semicolons or tabs when
+the header line holds more of those. Other columns are ignored. A bad line
 (a missing value, a date that is not one, a repeated applicant ID) is an
 :class:`~toefl_access.errors.InputError` naming the file, the line and the column.
 """
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, UsageError, printable
+from ..handoff.history import parse_registration
 
 REQUIRED = ("applicant_id", "first_name", "last_name", "date_of_birth")
 OPTIONAL = ("middle_name", "email", "registration_number", "country", "id_number")
@@ -45,7 +49,9 @@ COLUMNS = REQUIRED + OPTIONAL
 MAX_BYTES = 1 << 30
 
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\Z")
-_SLASHED = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})\Z")
+_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\Z")
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\Z")  # always day first (31.12.2001)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(slots=True)
@@ -65,6 +71,9 @@ class Roster:
     countries: list[str] = field(default_factory=list)
     id_numbers: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    #: registration numbers given with 8 to 15 digits (leading zeros lost in a spreadsheet),
+    #: padded to 16
+    registration_numbers_padded: int = 0
     #: how many lines gave an ID number (hashed, or ignored without ``hash_id``)
     id_numbers_given: int = 0
 
@@ -104,7 +113,7 @@ def read_roster(
     path = Path(path)
     source = path.name
     text = decode(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:
@@ -137,6 +146,9 @@ def read_roster(
             applicant = cell("applicant_id")
             if not applicant:
                 raise bad("applicant_id", "no applicant ID")
+            if _CONTROL.search(applicant):
+                raise bad("applicant_id", f"{printable(applicant)!r} holds control characters "
+                          "(a NUL, a tab or a line break); an applicant ID is one line of text")
             if applicant in first_line:
                 raise bad("applicant_id", f"applicant {printable(applicant)!r} is on line "
                           f"{first_line[applicant]} already; each applicant once, please")
@@ -154,7 +166,16 @@ def read_roster(
                 raise bad("date_of_birth", str(exc)) from None
             roster.dates_of_birth.append(born)
             roster.emails.append(cell("email"))
-            roster.registration_numbers.append(cell("registration_number").upper())
+            reg = cell("registration_number")
+            if reg:
+                try:
+                    reg = parse_registration(reg.replace(" ", "")).upper()
+                except ValueError as exc:
+                    raise bad("registration_number", str(exc)) from None
+                if reg.isdigit() and 8 <= len(reg) < 16:  # leading zeros lost in a spreadsheet
+                    reg = reg.zfill(16)
+                    roster.registration_numbers_padded += 1
+            roster.registration_numbers.append(reg)
             roster.countries.append(cell("country"))
             number = cell("id_number")
             roster.id_numbers_given += bool(number)
@@ -162,7 +183,19 @@ def read_roster(
             roster.lines.append(line)
     except csv.Error as exc:
         raise InputError(f"not valid CSV: {exc}", source=source, line=reader.line_num) from None
+    if not roster.applicant_ids:
+        raise InputError("no applicants: the file has a header and no lines; nothing was "
+                         "matched", source=source)
     return roster
+
+
+def _delimiter(text: str) -> str:
+    """The header line's separator: a comma, else a semicolon (Excel in many European
+    languages) or a tab, whichever the first line holds most of."""
+    first = text.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
 
 
 def decode(path: Path) -> str:
@@ -179,14 +212,19 @@ def decode(path: Path) -> str:
         raise UsageError(f"{str(path)!r} is a folder; name a CSV file") from None
     except OSError as exc:
         raise UsageError(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    if b"\x00" in data[:65536]:
-        raise InputError("this is not a text file (it holds NUL bytes); save the roster as "
-                         "CSV", source=path.name)
+    if b"\x00" in data:
+        raise InputError("this is not a text file (it holds NUL bytes); save it as CSV",
+                         source=path.name, line=data[:data.index(b"\x00")].count(b"\n") + 1)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if any(b >= 0x80 for b in data[:exc.start]):  # UTF-8 before, then a stray byte
+            raise InputError(
+                "the file is UTF-8 up to here, then holds a byte that is not (a line pasted "
+                "from a file in another encoding?); save the whole file as UTF-8",
+                source=path.name, line=data[:exc.start].count(b"\n") + 1) from None
         try:
             return data.decode("cp1252")
         except UnicodeDecodeError:
@@ -195,16 +233,21 @@ def decode(path: Path) -> str:
 
 def _positions(header: list[str], columns: Mapping[str, str], source: str) -> dict[str, int]:
     headings = [h.strip().lstrip("\ufeff") for h in header]
-    folded = {h.lower(): i for i, h in reversed(list(enumerate(headings)))}
+    folded: dict[str, int] = {}
+    for i, h in enumerate(headings):
+        if h and h.lower() in folded:
+            raise InputError(f"the heading {h!r} is in columns {folded[h.lower()] + 1} and "
+                             f"{i + 1}; rename or remove one", source=source, line=1)
+        folded[h.lower()] = i
     where: dict[str, int] = {}
     for name in COLUMNS:
         heading = columns.get(name, name)
-        i = folded.get(heading.lower())
-        if i is None and name in columns:
+        at = folded.get(heading.lower())
+        if at is None and name in columns:
             raise InputError(f"--columns names heading {heading!r} for {name}, but the header "
                              f"has {', '.join(map(repr, headings))}", source=source, line=1)
-        if i is not None:
-            where[name] = i
+        if at is not None:
+            where[name] = at
     missing = [n for n in REQUIRED if n not in where]
     if missing:
         raise InputError(
@@ -223,17 +266,17 @@ def parse_date(text: str, *, day_first: bool = False, what: str = "date of birth
     if m:
         y, mo, d = (int(g) for g in m.groups())
     else:
-        m = _SLASHED.match(text)
+        m = _SLASHED.match(text) or _DOTTED.match(text)
         if not m:
             raise ValueError(f"{printable(text)!r} is not a date; write YYYY-MM-DD "
                              "(or MM/DD/YYYY; DD/MM/YYYY with --day-first)")
         a, b, y = (int(g) for g in m.groups())
-        d, mo = (a, b) if day_first else (b, a)
+        d, mo = (a, b) if day_first or m.re is _DOTTED else (b, a)
     try:
         value = dt.date(y, mo, d)
     except ValueError:
         order = "DD/MM/YYYY" if day_first else "MM/DD/YYYY"
-        hint = "" if m.re is _ISO else f" read as {order}" + (
+        hint = "" if m.re is not _SLASHED else f" read as {order}" + (
             "" if day_first else "; for DD/MM/YYYY use --day-first")
         raise ValueError(f"{printable(text)!r} is not a date{hint}") from None
     if not dt.date(1900, 1, 1) <= value <= dt.datetime.now(dt.UTC).date():

@@ -12,15 +12,17 @@ reason                             points  when
 ``registration_number one off``      +10   one character added, dropped or changed
 ``id_number exact``                  +40   same keyed hash of the passport / ID number
 ``email exact``                      +25   same address (case ignored)
+``email differs``                     -5   both give one, and they differ
 ``last_name exact``                  +30   same folded name (``Müller`` = ``MUELLER``,
                                            ``García-Márquez`` = ``garcia marquez``)
-``last_name part of compound``       +26   one's names are some of the other's
+``last_name part of compound``       +24   one's names are some of the other's
                                            (``García`` in ``García Márquez``)
 ``last_name close``                  +24   one edit apart, or ratio >= 0.90
 ``last_name similar``                +14   ratio >= 0.80
 ``last_name differs``                -15
 ``first_name exact``                 +20   (also: first + middle names the same)
-``first_name part of compound``      +16   ``María`` in ``María José``
+``first_name part of compound``      +12   ``María`` in ``María José`` (alone, with the
+                                           last name and birth date, only a review)
 ``first_name close``                 +16
 ``first_name initial``               +10   ``J`` for ``Jun``
 ``first_name similar``                +9
@@ -28,6 +30,9 @@ reason                             points  when
 ``first/last swapped``                -2   on top of the swapped names' points
 ``names reordered``                  +45   the same names in another order (instead of
                                            the name terms above)
+``single name exact``                +45   one name on each side, the same (a one-name
+                                           person; its first or last name field)
+``single name close``                +34   one name on each side, close
 ``middle_name exact``                 +3
 ``dob exact``                        +35
 ``dob day-month swapped``            +22
@@ -54,19 +59,22 @@ POINTS: dict[str, int] = {
     "registration_number one off": 10,
     "id_number exact": 40,
     "email exact": 25,
+    "email differs": -5,
     "last_name exact": 30,
-    "last_name part of compound": 26,
+    "last_name part of compound": 24,
     "last_name close": 24,
     "last_name similar": 14,
     "last_name differs": -15,
     "first_name exact": 20,
-    "first_name part of compound": 16,
+    "first_name part of compound": 12,
     "first_name close": 16,
     "first_name initial": 10,
     "first_name similar": 9,
     "first_name differs": -10,
     "first/last swapped": -2,
     "names reordered": 45,
+    "single name exact": 45,
+    "single name close": 34,
     "middle_name exact": 3,
     "dob exact": 35,
     "dob day-month swapped": 22,
@@ -164,6 +172,11 @@ def _fuzzy(what: str, a: str, b: str) -> str:
 
 
 def _names(r: Person, t: Person) -> tuple[int, list[str]]:
+    r_one, t_one = _single(r), _single(t)
+    if r_one is not None and t_one is not None:  # one-name people, in either field
+        found = _last(r_one, t_one).replace("last_name", "single name")
+        if found in POINTS:
+            return POINTS[found], [found]
     straight = [_last(r.last, t.last), _first(r.first, r.middle, t.first, t.middle)]
     best = sum(POINTS[x] for x in straight), straight
     if r.first.key and r.last.key and not _same(r.last, t.last):
@@ -187,6 +200,13 @@ def _names(r: Person, t: Person) -> tuple[int, list[str]]:
 EMPTY_NAME = c.EMPTY
 
 
+def _single(p: Person) -> Name | None:
+    """The one name of a person who has only a first or only a last name (no middle)."""
+    if p.middle.key or bool(p.first.key) == bool(p.last.key):
+        return None
+    return p.first if p.first.key else p.last
+
+
 #: The most the name terms can add (the best names, plus the middle name).
 _NAMES_MOST = POINTS["last_name exact"] + POINTS["first_name exact"] + POINTS["middle_name exact"]
 
@@ -204,8 +224,8 @@ def score(r: Person, t: Person, *, floor: int | None = None) -> Scored | None:
             reasons.append("registration_number one off")
     if r.id_hash and r.id_hash == t.id_hash:
         reasons.append("id_number exact")
-    if r.email and r.email == t.email:
-        reasons.append("email exact")
+    if r.email and t.email:
+        reasons.append("email exact" if r.email == t.email else "email differs")
     dob = c.dob_relation(r.dob, t.dob) if r.dob and t.dob else ""
     if dob:
         reasons.append(_DOB[dob])
