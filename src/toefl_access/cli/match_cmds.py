@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -234,46 +234,40 @@ def _unproposed(store: Store, decided: list[MatchDecision]) -> None:
                    "propose.", err=True)
 
 
-@match_group.command("confirm")
-@click.argument("applicant_id")
-@click.argument("registration_number")
-@click.argument("test_date")
-@click.option("--note", help="Why (kept with the decision).")
-@settings_options
-@click.pass_context
-def confirm_cmd(ctx: click.Context, applicant_id: str, registration_number: str,
+def _pair_command(name: str, decision: str, doc: str) -> None:
+    """``match confirm`` and ``match reject``: one decision on one pair."""
+
+    def command(ctx: click.Context, applicant_id: str, registration_number: str,
                 test_date: str, note: str | None, config_path: str | None,
                 db_url: str | None) -> None:
-    """Confirm that APPLICANT_ID took the test REGISTRATION_NUMBER on TEST_DATE.
+        said = _decision(applicant_id, registration_number, test_date, decision, note)
+        with _open(ctx, config_path, db_url) as store:
+            _said(store, [said])
+
+    command.__doc__ = doc
+    decorated: Any = command
+    for decorate in (click.pass_context, settings_options,
+                     click.option("--note", help="Why (kept with the decision)."),
+                     click.argument("test_date"), click.argument("registration_number"),
+                     click.argument("applicant_id")):
+        decorated = decorate(decorated)
+    match_group.command(name)(decorated)
+
+
+_pair_command("confirm", "confirmed", """Confirm that APPLICANT_ID took the test
+    REGISTRATION_NUMBER on TEST_DATE.
 
     The test's reports (every institution and department copy) are that applicant's from
     now on: later runs list the pair as `confirmed`, offer the test to nobody else, `show`
     prints it and `export --applicant-id` fills it in. A test confirmed for another
     applicant is an error: reject that one first.
-    """
-    decision = _decision(applicant_id, registration_number, test_date, "confirmed", note)
-    with _open(ctx, config_path, db_url) as store:
-        _said(store, [decision])
-
-
-@match_group.command("reject")
-@click.argument("applicant_id")
-@click.argument("registration_number")
-@click.argument("test_date")
-@click.option("--note", help="Why (kept with the decision).")
-@settings_options
-@click.pass_context
-def reject_cmd(ctx: click.Context, applicant_id: str, registration_number: str,
-               test_date: str, note: str | None, config_path: str | None,
-               db_url: str | None) -> None:
-    """Reject the pair APPLICANT_ID and test REGISTRATION_NUMBER on TEST_DATE.
+    """)
+_pair_command("reject", "rejected", """Reject the pair APPLICANT_ID and test
+    REGISTRATION_NUMBER on TEST_DATE.
 
     Later runs never propose this pair again (other applicants may still match the
     test). Rejecting a confirmed pair withdraws the confirmation; the history keeps both.
-    """
-    decision = _decision(applicant_id, registration_number, test_date, "rejected", note)
-    with _open(ctx, config_path, db_url) as store:
-        _said(store, [decision])
+    """)
 
 
 @match_group.command("import")
