@@ -90,7 +90,7 @@ def test_match_files_and_summary(db: str, tmp_path: Path) -> None:
         "first_name exact; dob exact; tie with 1 other applicant",
         f"A3,{R3},2025-06-02,1234,99,85,review,key: names + dob; last_name exact; "
         "first_name exact; dob exact; tie with 1 other applicant",
-        f"A4b,{R4},2025-07-01,1234,99,66,review,last_name part of compound; first_name exact; "
+        f"A4b,{R4},2025-07-01,1234,99,62,review,last_name part of compound; first_name exact; "
         "dob day-month swapped",
     ]
     review = list(csv.DictReader(io.StringIO((tmp_path / "review.csv").read_text("utf-8"))))
@@ -259,14 +259,18 @@ def test_a_smaller_roster_does_not_drop_attachments_silently(db: str, tmp_path: 
     assert refused.exit_code == 1
     assert ("matched 1 test to 1 applicant who are not in this roster; this run replaces its "
             "proposals, so `export --applicant-id` would lose them") in refused.stderr
-    (tmp_path / "matches.csv").unlink()
-    assert not (tmp_path / "matches.csv").exists()
-    assert cli("match", "confirm", "A2", R2, "2025-06-01", "--db", db).exit_code == 0
     assert run_match(db, tmp_path, "--replace", roster=only_a1).exit_code == 0
-    exported = cli("export", "--to", "csv", "--plain", "--applicant-id", "--columns",
-                   "registration_number", "--db", db)
-    assert exported.stdout.splitlines()[1:] == [  # A2's confirmation stays
-        f"A1,{R1}", f"A1,{R1}", f"A2,{R2}", f",{R3}", f",{R4}"]
+
+    def exported() -> list[str]:
+        out = cli("export", "--to", "csv", "--plain", "--applicant-id", "--columns",
+                  "registration_number", "--db", db)
+        return out.stdout.splitlines()[1:]
+
+    assert exported() == [f"A1,{R1}", f"A1,{R1}", f",{R2}", f",{R3}", f",{R4}"]
+    assert run_match(db, tmp_path).exit_code == 0
+    assert cli("match", "confirm", "A2", R2, "2025-06-01", "--db", db).exit_code == 0
+    assert run_match(db, tmp_path, roster=only_a1).exit_code == 0  # A2's test is confirmed
+    assert exported() == [f"A1,{R1}", f"A1,{R1}", f"A2,{R2}", f",{R3}", f",{R4}"]
 
 
 def test_the_roster_and_the_outputs_are_different_files(db: str, tmp_path: Path) -> None:
@@ -300,3 +304,8 @@ def test_a_confirmation_nobody_proposed_gets_a_note(db: str, tmp_path: Path) -> 
     assert said.stderr == (
         f"Note: the latest match run did not propose applicant A9 for {R4} on 2025-07-01; "
         "check the applicant ID (`toefl-access match reject` undoes a confirmation).\n")
+    assert cli("match", "confirm", "A1", R1, "2025-05-01", "--db", db).exit_code == 0
+    assert run_match(db, tmp_path).exit_code == 0  # A1's test is confirmed: not a proposal
+    assert cli("match", "reject", "A1", R1, "2025-05-01", "--db", db).exit_code == 0
+    again = cli("match", "confirm", "A1", R1, "2025-05-01", "--db", db)
+    assert again.exit_code == 0 and again.stderr == ""

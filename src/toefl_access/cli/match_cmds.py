@@ -158,9 +158,11 @@ def _keeps_attachments(store: Store, applicants: list[str]) -> None:
     if run is None:
         return
     here = set(applicants)
+    decided = {(d.applicant_id, d.registration_number, d.test_date)
+               for d in store.match_decisions()}  # confirmed stay, rejected are not theirs
     gone = {(p.applicant_id, p.registration_number, p.test_date)
             for p in store.match_proposals() if p.decision == "match"
-            and p.applicant_id not in here}
+            and p.applicant_id not in here} - decided
     if gone:
         people = len({a for a, _, _ in gone})
         raise UsageError(
@@ -220,8 +222,11 @@ def _unproposed(store: Store, decided: list[MatchDecision]) -> None:
     confirmed = [d for d in decided if d.decision == "confirmed"]
     if not confirmed or store.latest_match_run() is None:
         return
+    fresh = {d.id for d in decided}
     proposed = {(p.applicant_id, p.registration_number, p.test_date)
-                for p in store.match_proposals()}
+                for p in store.match_proposals()} | {
+                (d.applicant_id, d.registration_number, d.test_date)
+                for d in store.match_decisions(current=False) if d.id not in fresh}
     odd = [d for d in confirmed
            if (d.applicant_id, d.registration_number, d.test_date) not in proposed]
     for d in odd[:10]:

@@ -17,9 +17,9 @@ per institution and department it was sent to) share its decision. The steps:
    is a ``match`` for one applicant at most: when another applicant scores within
    ``margin`` of the best, every such pair goes to ``review`` (a tie); when the best
    leads by more, the others are dropped. An applicant may match several sittings
-   (retakes), but only sittings with one date of birth: a match on another date of
-   birth goes to ``review``. People's decisions come first: a ``rejected`` pair is never
-   proposed again, a ``confirmed`` sitting is that applicant's and nobody else's.
+   (retakes), but of one test taker (see :func:`_one_person`). People's decisions come
+   first: a ``rejected`` pair is never proposed again, a ``confirmed`` sitting is that
+   applicant's and nobody else's.
 """
 
 from __future__ import annotations
@@ -271,8 +271,8 @@ def match(
             assert found is not None
             by_sitting[s].append((a, found))
 
-    pairs = _decide(by_sitting, confirmed, t)
-    pairs = _one_person(pairs, sittings)
+    pairs, behind = _decide(by_sitting, confirmed, t)
+    pairs = _one_person(pairs, behind, sittings, t)
     pairs.sort(key=lambda p: (sittings.keys[p.sitting], -p.score, ids[p.applicant]))
     counts = {"match": 0, "review": 0, "confirmed": 0}
     for p in pairs:
@@ -288,8 +288,11 @@ def match(
 def _decide(
     by_sitting: Mapping[int, list[tuple[int, sc.Scored]]], confirmed: Mapping[int, int],
     t: Thresholds,
-) -> list[Pair]:
+) -> tuple[list[Pair], dict[int, list[Pair]]]:
+    """Each test's pairs, and the candidates a clear match left out (as review pairs, for
+    when that match is taken back)."""
     pairs: list[Pair] = []
+    behind: dict[int, list[Pair]] = {}
     for s, found in by_sitting.items():
         if s in confirmed:
             for a, f in found:
@@ -303,6 +306,8 @@ def _decide(
         if len(close) == 1 and best >= t.match_at:
             a, f = found[0]
             pairs.append(Pair(a, s, f.points, "match", _labelled(f)))
+            behind[s] = [Pair(a, s, f.points, "review", _labelled(f))
+                         for a, f in found[1:] if f.points >= t.review_at]
             continue
         tie = len(close) > 1
         for a, f in found:
@@ -313,7 +318,7 @@ def _decide(
                 others = len(close) - 1
                 reasons += (f"tie with {others} other applicant" + ("s" if others > 1 else ""),)
             pairs.append(Pair(a, s, f.points, "review", reasons))
-    return pairs
+    return pairs, behind
 
 
 def _labelled(f: sc.Scored) -> tuple[str, ...]:
@@ -323,31 +328,41 @@ def _labelled(f: sc.Scored) -> tuple[str, ...]:
 _RANK = {"review": 0, "match": 1, "confirmed": 2}
 
 
-def _one_person(pairs: list[Pair], sittings: Sittings) -> list[Pair]:
-    """An applicant matches one test taker: its matches on tests of another person (another
-    date of birth or other names) than its best pair's go to review, and all of them when
-    two people tie for best."""
+def _one_person(
+    pairs: list[Pair], behind: Mapping[int, list[Pair]], sittings: Sittings, t: Thresholds
+) -> list[Pair]:
+    """An applicant matches one test taker. Its matches on tests of another person (another
+    date of birth, other names, or another ID number) than its best pair's go to review, and
+    all of them when another person comes within the margin of the best (a confirmed pair
+    is never outranked). A test whose match goes back to review offers its other
+    candidates again."""
     def person(p: Pair) -> tuple[object, ...]:
         who = sittings.people[p.sitting]
         return who.dob, who.first.loose, who.last.loose
 
     best: dict[int, dict[tuple[object, ...], tuple[int, int]]] = defaultdict(dict)
+    ids: dict[int, dict[tuple[object, ...], set[str]]] = defaultdict(lambda: defaultdict(set))
     for p in pairs:
         if p.decision != "review":
             group = best[p.applicant]
             rank = (_RANK[p.decision], p.score)
             group[person(p)] = max(group.get(person(p), rank), rank)
+            if sittings.people[p.sitting].id_hash:
+                ids[p.applicant][person(p)].add(sittings.people[p.sitting].id_hash)
     keep: dict[int, tuple[object, ...] | None] = {}
     for applicant, group in best.items():
-        ranked = sorted(group.values(), reverse=True)
-        if len(ranked) == 1:
-            continue
-        top = [who for who, rank in group.items() if rank == ranked[0]]
-        keep[applicant] = top[0] if len(top) == 1 else None
-    out = []
+        top = max(group.values())
+        contenders = [who for who, (rank, score) in group.items()
+                      if rank == top[0] and score >= top[1] - (0 if rank == 2 else t.margin)]
+        if len(group) > 1 or len(ids[applicant][contenders[0]]) > 1:
+            one = len(contenders) == 1 and len(ids[applicant][contenders[0]]) <= 1
+            keep[applicant] = contenders[0] if one else None
+    out: list[Pair] = []
     for p in pairs:
-        if p.decision == "match" and p.applicant in keep and keep[p.applicant] != person(p):
+        if (p.decision == "match" and p.applicant in keep
+                and (keep[p.applicant] is None or keep[p.applicant] != person(p))):
             p = Pair(p.applicant, p.sitting, p.score, "review",
                      (*p.reasons, "applicant also matches another test taker"))
+            out.extend(behind.get(p.sitting, ()))
         out.append(p)
     return out

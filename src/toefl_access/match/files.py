@@ -29,7 +29,7 @@ from typing import IO, Any
 from ..errors import InputError, printable
 from ..handoff.export import excel_text
 from .engine import REVIEW_FIELDS, Outcome
-from .roster import decode, parse_date
+from .roster import decode, parse_date, sniff_delimiter
 
 MATCH_COLUMNS = ("applicant_id", "registration_number", "test_date", "institution_code",
                  "department_code", "score", "decision", "reasons")
@@ -116,9 +116,11 @@ def read_decisions(
     """
     path = Path(path)
     source = path.name
-    reader = csv.reader(io.StringIO(decode(path), newline=""))
-    header = [h.strip().lower() for h in next(reader, [])]
     need = ("applicant_id", "registration_number", "test_date", "decision")
+    text = decode(path)
+    reader = csv.reader(io.StringIO(text, newline=""),
+                        delimiter=sniff_delimiter(text, (*need, "note")))
+    header = [h.strip().lstrip("\ufeff").lower() for h in next(reader, [])]
     missing = [n for n in need if n not in header]
     if missing:
         raise InputError(f"no column {', '.join(missing)} in the header; a decisions file "

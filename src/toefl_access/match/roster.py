@@ -35,7 +35,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +113,8 @@ def read_roster(
     path = Path(path)
     source = path.name
     text = decode(path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    wanted = [*COLUMNS, *(columns or {}).values()]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text, wanted))
     try:
         header = next(reader)
     except StopIteration:
@@ -147,7 +148,7 @@ def read_roster(
             if not applicant:
                 raise bad("applicant_id", "no applicant ID")
             if _CONTROL.search(applicant):
-                raise bad("applicant_id", f"{printable(applicant)!r} holds control characters "
+                raise bad("applicant_id", f"{applicant!r} holds control characters "
                           "(a NUL, a tab or a line break); an applicant ID is one line of text")
             if applicant in first_line:
                 raise bad("applicant_id", f"applicant {printable(applicant)!r} is on line "
@@ -189,13 +190,18 @@ def read_roster(
     return roster
 
 
-def _delimiter(text: str) -> str:
-    """The header line's separator: a comma, else a semicolon (Excel in many European
-    languages) or a tab, whichever the first line holds most of."""
+def sniff_delimiter(text: str, wanted: Iterable[str] = COLUMNS) -> str:
+    """The separator of a CSV text: of a comma, a semicolon (Excel in many European
+    languages) and a tab, the one whose header line holds the most ``wanted`` headings,
+    then the most columns; a comma when none is better."""
     first = text.split("\n", 1)[0]
-    counts = {d: first.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > counts[","] else ","
+    names = {w.lower() for w in wanted}
+
+    def fit(d: str) -> tuple[int, int]:
+        cells = next(csv.reader([first], delimiter=d), [])
+        return sum(c.strip().lstrip("\ufeff").lower() in names for c in cells), len(cells)
+
+    return max((",", ";", "\t"), key=fit)
 
 
 def decode(path: Path) -> str:

@@ -15,14 +15,15 @@ reason                             points  when
 ``email differs``                     -5   both give one, and they differ
 ``last_name exact``                  +30   same folded name (``Müller`` = ``MUELLER``,
                                            ``García-Márquez`` = ``garcia marquez``)
-``last_name part of compound``       +24   one's names are some of the other's
+``last_name part of compound``       +20   one's names are some of the other's
                                            (``García`` in ``García Márquez``)
 ``last_name close``                  +24   one edit apart, or ratio >= 0.90
 ``last_name similar``                +14   ratio >= 0.80
 ``last_name differs``                -15
 ``first_name exact``                 +20   (also: first + middle names the same)
-``first_name part of compound``      +12   ``María`` in ``María José`` (alone, with the
-                                           last name and birth date, only a review)
+``first_name part of compound``       +8   ``María`` in ``María José`` (with the last
+                                           name, the birth date and the country, only a
+                                           review; with an e-mail or a number, a match)
 ``first_name close``                 +16
 ``first_name initial``               +10   ``J`` for ``Jun``
 ``first_name similar``                +9
@@ -61,12 +62,12 @@ POINTS: dict[str, int] = {
     "email exact": 25,
     "email differs": -5,
     "last_name exact": 30,
-    "last_name part of compound": 24,
+    "last_name part of compound": 20,
     "last_name close": 24,
     "last_name similar": 14,
     "last_name differs": -15,
     "first_name exact": 20,
-    "first_name part of compound": 12,
+    "first_name part of compound": 8,
     "first_name close": 16,
     "first_name initial": 10,
     "first_name similar": 9,
@@ -244,6 +245,7 @@ def score(r: Person, t: Person, *, floor: int | None = None) -> Scored | None:
             key = "registration_number + dob"
         elif "id_number exact" in reasons:
             key = "id_number + dob"
-        elif "last_name exact" in name_reasons and "first_name exact" in name_reasons:
+        elif ("last_name exact" in name_reasons and "first_name exact" in name_reasons
+              and "first/last swapped" not in name_reasons):
             key = "names + dob"
     return Scored(points + names, tuple(reasons), key, names)
