@@ -481,3 +481,22 @@ def test_decisions_files_with_semicolons_and_quoted_headings(tmp_path: Path) -> 
     columns = parse_columns("applicant_id=ID,first_name=Given; first,last_name=Family,"
                             "date_of_birth=Born; dd/mm/yyyy")
     assert read_roster(roster, columns=columns, day_first=True).dates_of_birth == [BORN]
+
+
+def test_a_retake_of_the_matched_test_taker_is_a_match_too() -> None:
+    reports = pa.Table.from_pylist([
+        person_row("RA1", "Ana", "Silva", BORN, email="ana@x.com"),
+        person_row("RB2", "Ana", "Silva", BORN, email="ana@x.com", test_date=D(2025, 9, 1)),
+    ])
+    roster = roster_of(("A1", "Anna", "Silvq", BORN, "RA1"))  # typos: the retake scores low
+    outcome = match(roster, sittings_from(reports))
+    assert [(p.decision, p.reasons[0]) for p in outcome.pairs] == [
+        ("match", "key: registration_number + dob"),
+        ("match", "same test taker as RA1 (email)")]
+    assert outcome.pairs[1].score < Thresholds().match_at
+    third = person_row("RC3", "Ana", "Silva", BORN, email="ana@x.com", test_date=D(2025, 11, 1))
+    reports = pa.Table.from_pylist([*reports.to_pylist(), third])
+    twice = roster_of(("A1", "Anna", "Silvq", BORN, "RA1"), ("A2", "Anna", "Silvq", BORN, "RB2"))
+    outcome = match(twice, sittings_from(reports))  # one person on two roster lines
+    assert decided(outcome) == [("A1", "RA1", "match", 108), ("A2", "RB2", "match", 108),
+                                ("A1", "RC3", "review", 68), ("A2", "RC3", "review", 68)]

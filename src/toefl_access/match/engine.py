@@ -17,15 +17,16 @@ per institution and department it was sent to) share its decision. The steps:
    is a ``match`` for one applicant at most: when another applicant scores within
    ``margin`` of the best, every such pair goes to ``review`` (a tie); when the best
    leads by more, the others are dropped. An applicant may match several sittings
-   (retakes), but of one test taker (see :func:`_one_person`). People's decisions come
-   first: a ``rejected`` pair is never proposed again, a ``confirmed`` sitting is that
-   applicant's and nobody else's.
+   (retakes), but of one test taker (see :func:`_one_person`); a review pair on a retake
+   of the test taker it matches (the same ID number or e-mail) is a match too
+   (:func:`_same_taker`). People's decisions come first: a ``rejected`` pair is never
+   proposed again, a ``confirmed`` sitting is that applicant's and nobody else's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -273,6 +274,7 @@ def match(
 
     pairs, behind = _decide(by_sitting, confirmed, t)
     pairs = _one_person(pairs, behind, sittings, t)
+    pairs = _same_taker(pairs, sittings)
     pairs.sort(key=lambda p: (sittings.keys[p.sitting], -p.score, ids[p.applicant]))
     counts = {"match": 0, "review": 0, "confirmed": 0}
     for p in pairs:
@@ -366,3 +368,39 @@ def _one_person(
             out.extend(behind.get(p.sitting, ()))
         out.append(p)
     return out
+
+
+def _same_taker(pairs: list[Pair], sittings: Sittings) -> list[Pair]:
+    """A review pair on a test of the very test taker an applicant matches (same names and
+    date of birth, and the same ID number or e-mail on both reports: a retake) is a match
+    too, unless another applicant is tied for that test."""
+    def who(s: int) -> tuple[object, ...]:
+        p = sittings.people[s]
+        return p.dob, p.first.loose, p.last.loose
+
+    matched: dict[int, dict[tuple[object, ...], list[int]]] = defaultdict(lambda: defaultdict(list))
+    for p in pairs:
+        if p.decision in ("match", "confirmed"):
+            matched[p.applicant][who(p.sitting)].append(p.sitting)
+    tied = {p.sitting for p in pairs if p.reasons and p.reasons[-1].startswith("tie with")}
+    taken = {p.sitting for p in pairs if p.decision != "review"}
+    promote: dict[int, str] = {}  # pair index -> reason
+    for i, p in enumerate(pairs):
+        if (p.decision != "review" or p.sitting in tied or p.sitting in taken
+                or p.applicant not in matched
+                or p.reasons[-1] == "applicant also matches another test taker"):
+            continue
+        here = sittings.people[p.sitting]
+        for s in matched[p.applicant].get(who(p.sitting), ()):
+            there = sittings.people[s]
+            same = ("id_number" if here.id_hash and here.id_hash == there.id_hash else
+                    "email" if here.email and here.email == there.email else "")
+            if same:
+                promote[i] = f"same test taker as {sittings.keys[s][0]} ({same})"
+                break
+    per_test = Counter(pairs[i].sitting for i in promote)  # never two applicants at match
+    return [
+        Pair(p.applicant, p.sitting, p.score, "match", (promote[i], *p.reasons))
+        if i in promote and per_test[p.sitting] == 1 else p
+        for i, p in enumerate(pairs)
+    ]
