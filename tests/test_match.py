@@ -500,3 +500,13 @@ def test_a_retake_of_the_matched_test_taker_is_a_match_too() -> None:
     outcome = match(twice, sittings_from(reports))  # one person on two roster lines
     assert decided(outcome) == [("A1", "RA1", "match", 108), ("A2", "RB2", "match", 108),
                                 ("A1", "RC3", "review", 68), ("A2", "RC3", "review", 68)]
+
+
+def test_a_shared_e_mail_does_not_join_two_id_numbers() -> None:
+    reports = pa.Table.from_pylist([
+        person_row("RA1", "Ana", "Silva", BORN, email="ana@x.com", id_hash="h1"),
+        person_row("RB2", "Ana", "Silva", BORN, email="ana@x.com", id_hash="h2",
+                   test_date=D(2025, 9, 1)),
+    ])
+    outcome = match(roster_of(("A1", "Anna", "Silvq", BORN, "RA1")), sittings_from(reports))
+    assert [(p.decision, p.score) for p in outcome.pairs] == [("match", 108), ("review", 68)]

@@ -393,6 +393,8 @@ def _same_taker(pairs: list[Pair], sittings: Sittings) -> list[Pair]:
         here = sittings.people[p.sitting]
         for s in matched[p.applicant].get(who(p.sitting), ()):
             there = sittings.people[s]
+            if here.id_hash and there.id_hash and here.id_hash != there.id_hash:
+                continue  # two ID numbers are two people, whatever the e-mail
             same = ("id_number" if here.id_hash and here.id_hash == there.id_hash else
                     "email" if here.email and here.email == there.email else "")
             if same:
