@@ -309,3 +309,14 @@ def test_a_confirmation_nobody_proposed_gets_a_note(db: str, tmp_path: Path) -> 
     assert cli("match", "reject", "A1", R1, "2025-05-01", "--db", db).exit_code == 0
     again = cli("match", "confirm", "A1", R1, "2025-05-01", "--db", db)
     assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_id_numbers_kept_in_clear_compare_in_normal_form(sqlite_url: str, tmp_path: Path) -> None:
+    fill_store(sqlite_url, [line(3, R2, dt.date(2025, 6, 1), "Wei", "Wang",
+                                 dt.date(1999, 1, 2), id_number="e1234 5678")],
+               sensitive="keep")
+    roster = ("applicant_id,first_name,last_name,date_of_birth,id_number\n"
+              "A2,Wei,Wong,1999-02-01,E12345678\n")
+    result = run_match(sqlite_url, tmp_path, roster=roster)
+    assert result.exit_code == 0, result.output
+    assert "id_number exact" in (tmp_path / "matches.csv").read_text("utf-8")

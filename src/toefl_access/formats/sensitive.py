@@ -119,8 +119,7 @@ class Protector:
     def hash(self, value: str) -> str:
         """The keyed hash of an ID number: HMAC-SHA256 hex of its normalized form."""
         assert self.key is not None
-        normal = "".join(value.split()).upper()
-        return hmac.digest(self.key, normal.encode("utf-8"), "sha256").hex()
+        return hmac.digest(self.key, normal_id(value).encode("utf-8"), "sha256").hex()
 
     def value(self, clear: str | bytes | None) -> str | None:
         """What the typed column holds for a value received in clear."""
@@ -175,6 +174,12 @@ class Protector:
 
 
 KEEP = Protector("keep")
+
+
+def normal_id(value: str) -> str:
+    """An ID number's normal form, what :meth:`Protector.hash` hashes: no blanks, upper
+    case (the matcher compares numbers kept in clear, and hashes, in this form too)."""
+    return "".join(value.split()).upper()
 
 
 def key_id(key: bytes) -> str:

@@ -34,11 +34,9 @@ def id_hasher(
     """How a roster's ID number becomes what the store holds for the reports' (the keyed
     hash under ``sensitive = hash``, the number itself under ``keep``), and a notice when
     ID numbers cannot be compared (``drop``, or no key yet)."""
-    from .compare import id_number
-
     mode = store.meta_get(sensitive.META_MODE) or sensitive.DEFAULT_MODE
     if mode == "keep":
-        return id_number, None
+        return sensitive.normal_id, None
     if mode == "hash":
         key_hex = None if key_file else store.meta_get(sensitive.META_KEY)
         if key_file or key_hex:

@@ -74,11 +74,6 @@ def fold_text(text: str | None) -> str:
     return anyascii(unicodedata.normalize("NFKC", text)).strip().lower()
 
 
-def id_number(text: str) -> str:
-    """An ID number's normal form (as the store hashes it): no blanks, upper case."""
-    return "".join(text.split()).upper()
-
-
 def dob_relation(a: dt.date, b: dt.date) -> str:
     """How two dates of birth relate: ``exact``, ``swapped`` (day and month), ``digit`` (one
     digit of YYYYMMDD differs), ``year`` (one year apart, same day) or ``differs``."""

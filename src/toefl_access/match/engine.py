@@ -29,7 +29,6 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -113,7 +112,6 @@ def sittings_from(table: pa.Table) -> Sittings:
     institutions = table.column("institution_code").to_pylist()
     departments = table.column("department_code").to_pylist()
     out = Sittings(table=table)
-    countries = lru_cache(maxsize=4096)(lambda *names: names)  # one tuple per country
     last: tuple[str, dt.date] | None = None
     for i in range(table.num_rows):
         key = (regs[i] or "", dates[i])
@@ -128,8 +126,8 @@ def sittings_from(table: pa.Table) -> Sittings:
         out.people.append(sc.person(
             cols["first_name"][i], cols["middle_name"][i], cols["last_name"][i],
             cols["date_of_birth"][i], cols["email"][i], key[0], cols["security_id_number"][i],
-            countries(cols["country_code"][i], cols["country_name"][i],
-                      cols["native_country_code"][i], cols["native_country_name"][i]),
+            (cols["country_code"][i], cols["country_name"][i],
+             cols["native_country_code"][i], cols["native_country_name"][i]),
         ))
     return out
 

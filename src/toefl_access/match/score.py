@@ -52,6 +52,7 @@ import datetime as dt
 from functools import lru_cache
 from typing import NamedTuple
 
+from ..formats.sensitive import normal_id
 from . import compare as c
 from .compare import Name
 
@@ -99,7 +100,7 @@ class Person(NamedTuple):
     dob: dt.date | None
     email: str  #: folded, "" when unknown
     registration_number: str
-    id_hash: str  #: keyed hash of the ID number ("" when unknown)
+    id_hash: str  #: the ID number as the store holds it (its keyed hash), normalized
     countries: frozenset[str]  #: folded codes and names
 
 
@@ -111,7 +112,7 @@ def person(
     """A :class:`Person` from raw values (blanks and None are unknown)."""
     return Person(
         c.name(first), c.name(middle), c.name(last), dob, c.fold_text(email),
-        (registration_number or "").strip().upper(), id_hash or "",
+        (registration_number or "").strip().upper(), normal_id(id_hash) if id_hash else "",
         _countries(countries),
     )
 
@@ -128,7 +129,6 @@ class Scored(NamedTuple):
     points: int
     reasons: tuple[str, ...]
     key: str
-    names: int  #: the name terms' points (negative: the names contradict)
 
 
 def _same(a: Name, b: Name) -> bool:
@@ -248,4 +248,4 @@ def score(r: Person, t: Person, *, floor: int | None = None) -> Scored | None:
         elif ("last_name exact" in name_reasons and "first_name exact" in name_reasons
               and "first/last swapped" not in name_reasons):
             key = "names + dob"
-    return Scored(points + names, tuple(reasons), key, names)
+    return Scored(points + names, tuple(reasons), key)
