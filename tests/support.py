@@ -1,10 +1,27 @@
-"""Helpers shared by the sync tests and the drills."""
+"""Helpers shared by the tests and the drills."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import pytest
+
 from toefl_access.store import Store
+
+#: The variables that carry a user's settings: the tests that read settings run without them.
+USER_VARIABLES = (
+    "TOEFL_ACCESS_CONFIG", "TOEFL_ACCESS_DB", "TOEFL_ACCESS_BASE_URL", "TOEFL_ACCESS_AUTHCODE",
+    "TOEFL_ACCESS_AUTHCODE_FILE", "TOEFL_ACCESS_SENSITIVE", "TOEFL_ACCESS_HASH_KEY_FILE",
+    "TOEFL_ACCESS_LAYOUT", "TOEFL_ACCESS_ALERT_WEBHOOK",
+)  # fmt: skip
+
+
+def away_from_the_user(folder: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in ``folder`` (no ./toefl-access.toml) without the user's variables."""
+    monkeypatch.chdir(folder)
+    for var in USER_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
 
 
 def snapshot(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:

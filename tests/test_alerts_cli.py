@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from receivers import free_port, self_signed, smtp_receiver, webhook_receiver
+from support import away_from_the_user
 
 from toefl_access.api.dates import UTC, api_format
 from toefl_access.cli import main
@@ -23,11 +24,6 @@ from toefl_access.ops.alerts import trial_message
 from toefl_access.ops.notify import Email, deliver
 from toefl_access.settings import load
 
-ENV_VARS = (
-    "TOEFL_ACCESS_CONFIG", "TOEFL_ACCESS_DB", "TOEFL_ACCESS_BASE_URL", "TOEFL_ACCESS_AUTHCODE",
-    "TOEFL_ACCESS_AUTHCODE_FILE", "TOEFL_ACCESS_SENSITIVE", "TOEFL_ACCESS_HASH_KEY_FILE",
-    "TOEFL_ACCESS_LAYOUT", "TOEFL_ACCESS_ALERT_WEBHOOK",
-)  # fmt: skip
 WRONG_KEY = base64.b64encode(b"old-client:old-secret").decode()
 TOKEN = "/hooks/T9/B9/xoxb-s3cr3t"
 
@@ -35,9 +31,7 @@ TOKEN = "/hooks/T9/B9/xoxb-s3cr3t"
 @pytest.fixture(autouse=True)
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run in an empty folder without the user's variables."""
-    monkeypatch.chdir(tmp_path)
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
+    away_from_the_user(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 from receivers import free_port, webhook_receiver
-from support import snapshot
+from support import away_from_the_user, snapshot
 
 from toefl_access.api.client import Client
 from toefl_access.cli import main
@@ -28,11 +28,6 @@ from toefl_access.store import open_store
 from toefl_access.sync import SyncSettings
 from toefl_access.sync.many import EXIT_ORDER, AllResult, IntegrationEvent, severity, sync_all
 
-ENV_VARS = (
-    "TOEFL_ACCESS_CONFIG", "TOEFL_ACCESS_DB", "TOEFL_ACCESS_BASE_URL", "TOEFL_ACCESS_AUTHCODE",
-    "TOEFL_ACCESS_AUTHCODE_FILE", "TOEFL_ACCESS_SENSITIVE", "TOEFL_ACCESS_HASH_KEY_FILE",
-    "TOEFL_ACCESS_LAYOUT", "TOEFL_ACCESS_ALERT_WEBHOOK",
-)  # fmt: skip
 KEYS = {"north": numbered_authcode(1), "south": numbered_authcode(2),
         "west": numbered_authcode(3)}  # fmt: skip
 UTC = dt.UTC
@@ -41,9 +36,7 @@ UTC = dt.UTC
 @pytest.fixture(autouse=True)
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run in an empty folder without the user's variables."""
-    monkeypatch.chdir(tmp_path)
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
+    away_from_the_user(tmp_path, monkeypatch)
 
 
 @pytest.fixture

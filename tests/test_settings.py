@@ -11,26 +11,20 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from support import USER_VARIABLES, away_from_the_user
 
 from toefl_access.cli import main
 from toefl_access.errors import UsageError
 from toefl_access.mock import DEMO_AUTHCODE, MockApi, serve
 from toefl_access.settings import load
 
-ENV_VARS = (
-    "TOEFL_ACCESS_CONFIG", "TOEFL_ACCESS_DB", "TOEFL_ACCESS_BASE_URL", "TOEFL_ACCESS_AUTHCODE",
-    "TOEFL_ACCESS_AUTHCODE_FILE", "TOEFL_ACCESS_SENSITIVE", "TOEFL_ACCESS_HASH_KEY_FILE",
-    "TOEFL_ACCESS_LAYOUT",
-)  # fmt: skip
-CLEAN: dict[str, str | None] = dict.fromkeys(ENV_VARS)
+CLEAN: dict[str, str | None] = dict.fromkeys(USER_VARIABLES)
 
 
 @pytest.fixture(autouse=True)
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run in an empty folder (no ./toefl-access.toml) without the user's variables."""
-    monkeypatch.chdir(tmp_path)
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
+    away_from_the_user(tmp_path, monkeypatch)
 
 
 def toml(path: Path, text: str) -> str:
